@@ -1,0 +1,42 @@
+# One entry point for people and CI. Everything runs from the project's own .venv.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON := $(BIN)/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test test-unit lint docs up down run clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## The whole suite against a real broker and Postgres, provisioned and stopped here.
+test: $(STAMP) lint
+	$(PYTHON) -m shared.devstack run -- $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+## Unit and contract tests only (no broker, no database).
+test-unit: $(STAMP)
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/unit tests/contract
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared services
+
+docs: $(STAMP)
+	$(PYTHON) -m shared.asyncapi --write docs/asyncapi.json
+
+## Start a broker and Postgres for local use; settings go to .env.local.
+up: $(STAMP)
+	$(PYTHON) -m shared.devstack up
+
+down: $(STAMP)
+	$(PYTHON) -m shared.devstack down
+
+clean:
+	rm -rf $(VENV) .devstack .env.local .pytest_cache .mypy_cache .ruff_cache
