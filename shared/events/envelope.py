@@ -1,0 +1,193 @@
+"""The CloudEvents 1.0 envelope (structured JSON mode) every event travels in.
+
+Each event type is a pydantic class deriving from :class:`EventData`; declaring
+the class registers it, so decoding, the AsyncAPI document and the tests all
+see the same set of types.
+
+On Kafka the whole CloudEvent is the record value (structured mode, so the
+``content-type`` header says ``application/cloudevents+json``); ``ce_type``,
+``ce_id`` and the routing headers are copies for subscribers that filter
+without parsing. The record key is the envelope's ``subject``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from shared.ids import new_ulid
+
+SPECVERSION = "1.0"
+#: ``datacontenttype`` of every event's ``data``.
+CONTENT_TYPE = "application/json"
+#: Media type of a whole structured-mode CloudEvent (the Kafka ``content-type`` header).
+STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
+
+HEADER_CONTENT_TYPE = "content-type"
+HEADER_CE_TYPE = "ce_type"
+HEADER_CE_ID = "ce_id"
+HEADER_DEPARTMENT = "department"
+HEADER_AREA = "area"
+#: Routing headers, in the order :func:`kafka_headers` writes them.
+ROUTING_HEADERS = (HEADER_DEPARTMENT, HEADER_AREA)
+
+#: event type (``case.registered``) -> its data model; filled by subclassing.
+EVENT_TYPES: dict[str, type[EventData]] = {}
+
+
+class EventData(BaseModel):
+    """Base of every event payload.
+
+    Subclasses set ``event_type`` and ``topic``; ``extra="forbid"`` so a typo in a
+    producer is caught at the producer, not three services downstream.
+    ``subject_field`` names the field that is the envelope's subject (and so
+    the Kafka key): the case id unless a subclass says otherwise.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_type: ClassVar[str] = ""
+    topic: ClassVar[str] = ""
+    subject_field: ClassVar[str] = "case_id"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("event_type"):
+            other = EVENT_TYPES.get(cls.event_type)
+            if other is not None and other.__qualname__ != cls.__qualname__:
+                raise TypeError(f"event type {cls.event_type!r} declared twice")
+            EVENT_TYPES[cls.event_type] = cls
+
+    def subject(self) -> str:
+        """The envelope subject and Kafka key: what this event is about."""
+        return str(getattr(self, self.subject_field))
+
+    def routing(self) -> dict[str, str]:
+        """Routing headers (department, area) so subscribers filter without parsing."""
+        out: dict[str, str] = {}
+        for name in ROUTING_HEADERS:
+            value = getattr(self, name, None)
+            if isinstance(value, str) and value:
+                out[name] = value
+        return out
+
+
+class Envelope(BaseModel):
+    """A CloudEvents 1.0 event whose ``data`` is a typed :class:`EventData`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    specversion: str = SPECVERSION
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    time: AwareDatetime
+    subject: str = Field(min_length=1)
+    datacontenttype: str = CONTENT_TYPE
+    data: EventData
+
+    @property
+    def topic(self) -> str:
+        return self.data.topic
+
+
+class PoisonMessage(ValueError):
+    """Bytes that can never be handled: undecodable, not a CloudEvent, unknown type, invalid data."""
+
+
+def make_event(
+    data: EventData,
+    *,
+    source: str,
+    time: datetime,
+    subject: str | None = None,
+    event_id: str | None = None,
+) -> Envelope:
+    """Wrap ``data`` in an envelope; ``time`` is the event time, ``subject`` defaults from data.
+
+    A subject that disagrees with the data is refused: the subject is the Kafka
+    key, and a wrong key silently breaks the per-case ordering.
+    """
+    if not data.event_type:
+        raise TypeError(f"{type(data).__name__} has no event_type")
+    expected = data.subject()
+    if subject is None:
+        subject = expected
+    elif subject != expected:
+        raise ValueError(
+            f"subject {subject!r} of a {data.event_type} must be its {data.subject_field} {expected!r}"
+        )
+    return Envelope(
+        id=event_id or new_ulid(),
+        source=source,
+        type=data.event_type,
+        time=time,
+        subject=subject,
+        data=data,
+    )
+
+
+def to_json_dict(envelope: Envelope) -> dict[str, Any]:
+    doc = envelope.model_dump(mode="json", exclude={"data"})
+    doc["data"] = envelope.data.model_dump(mode="json")
+    return doc
+
+
+def encode(envelope: Envelope) -> bytes:
+    return json.dumps(to_json_dict(envelope), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def kafka_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
+    """Headers of the Kafka record carrying ``encode(envelope)``.
+
+    ``content-type`` marks structured mode as the CloudEvents Kafka binding
+    requires; without it a spec-following reader that sees ``ce_*`` headers
+    would take the record for binary mode.
+    """
+    headers = [
+        (HEADER_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE.encode()),
+        (HEADER_CE_TYPE, envelope.type.encode()),
+        (HEADER_CE_ID, envelope.id.encode()),
+    ]
+    headers += [(k, v.encode()) for k, v in envelope.data.routing().items()]
+    return headers
+
+
+def decode(raw: bytes | None) -> Envelope:
+    """Parse structured-mode CloudEvents JSON into a typed envelope, or raise PoisonMessage."""
+    if raw is None:
+        raise PoisonMessage("empty message (tombstone)")
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PoisonMessage(f"not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise PoisonMessage("not a CloudEvents JSON object")
+    if doc.get("specversion") != SPECVERSION:
+        raise PoisonMessage(f"specversion must be {SPECVERSION!r}, got {doc.get('specversion')!r}")
+    event_type = doc.get("type")
+    model = EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
+    if model is None:
+        raise PoisonMessage(f"unknown event type {event_type!r}")
+    try:
+        data = model.model_validate(doc.get("data"))
+    except ValidationError as exc:
+        raise PoisonMessage(f"invalid {event_type}: {_describe(exc, 'data')}") from None
+    try:
+        return Envelope.model_validate({**doc, "data": data})
+    except ValidationError as exc:
+        raise PoisonMessage(f"invalid {event_type} envelope: {_describe(exc)}") from None
+
+
+def _describe(exc: ValidationError, prefix: str = "") -> str:
+    """The first few errors as ``path: reason``, paths as they appear in the JSON document."""
+    parts = []
+    for err in exc.errors()[:5]:
+        path = [prefix] if prefix else []
+        path += [str(p) for p in err["loc"]]
+        where = ".".join(path) or "(root)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
