@@ -1,0 +1,88 @@
+"""The injectable clock: real, scaled (simulate a month in minutes) or manual (tests).
+
+Domain code takes ``now`` as an argument; only the I/O rooms ask a clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    async def sleep_until(self, instant: datetime) -> None: ...
+
+    def real_seconds(self, span: timedelta) -> float:
+        """How many wall-clock seconds a span of clock time takes."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep_until(self, instant: datetime) -> None:
+        await asyncio.sleep(max(0.0, self.real_seconds(instant - self.now())))
+
+    def real_seconds(self, span: timedelta) -> float:
+        return span.total_seconds()
+
+
+class ScaledClock:
+    """Clock time runs ``scale`` times faster than the wall clock (3600 = an hour a second)."""
+
+    def __init__(self, scale: float, start: datetime | None = None) -> None:
+        if scale <= 0:
+            raise ValueError("clock scale must be positive")
+        self.scale = scale
+        self._start = start or datetime.now(UTC)
+        self._origin = time.monotonic()
+
+    def now(self) -> datetime:
+        elapsed = (time.monotonic() - self._origin) * self.scale
+        return self._start + timedelta(seconds=elapsed)
+
+    async def sleep_until(self, instant: datetime) -> None:
+        await asyncio.sleep(max(0.0, self.real_seconds(instant - self.now())))
+
+    def real_seconds(self, span: timedelta) -> float:
+        return span.total_seconds() / self.scale
+
+
+class ManualClock:
+    """A clock that only moves when told to; sleepers wake when it passes their instant."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+        self._moved = asyncio.Event()
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, span: timedelta) -> None:
+        self.set(self._now + span)
+
+    def set(self, instant: datetime) -> None:
+        self._now = instant
+        self._moved.set()
+        self._moved = asyncio.Event()
+
+    async def sleep_until(self, instant: datetime) -> None:
+        while self._now < instant:
+            await self._moved.wait()
+
+    def real_seconds(self, span: timedelta) -> float:
+        return 0.0
+
+
+def clock_from_settings(scale: float, start: str | None) -> Clock:
+    if scale == 1.0 and start is None:
+        return SystemClock()
+    begin = datetime.fromisoformat(start) if start else None
+    if begin is not None and begin.tzinfo is None:
+        raise ValueError("CLOCK_START must carry a UTC offset, e.g. 2026-11-02T08:30:00+08:00")
+    return ScaledClock(scale, begin)

@@ -1,0 +1,279 @@
+"""Reliable consumption: manual acknowledgement, inbox dedupe, DLQ, retry without skipping.
+
+A service registers a *batch handler* for a topic. For every batch the broker
+hands us, in one Postgres transaction:
+
+1. each record is decoded; undecodable or invalid ones become DLQ rows;
+2. each event id (or poison position) goes into the inbox, and those already
+   there are dropped — a redelivered batch changes nothing;
+3. the handler updates state and emits events through ``Tx``;
+4. outgoing events and DLQ rows are written to the outbox.
+
+Only after the commit is the batch acknowledged (offsets committed). A
+transient failure (database or broker down) rewinds the partitions and retries
+with backoff, forever; a handler that fails on one event is retried with each
+event in its own savepoint, so only the culprit goes to the DLQ and the rest
+of the partition flows on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from aiokafka import ConsumerRecord, TopicPartition
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from shared import metrics
+from shared.db import is_transient
+from shared.events.envelope import Envelope, PoisonMessage, decode
+from shared.outbox import OutboxRow, Tx
+from shared.settings import KafkaSettings
+from shared.topics import DLQ_SUFFIX, ERROR_HEADERS
+
+log = logging.getLogger(__name__)
+
+BatchHandler = Callable[[Tx, Sequence[Envelope]], Awaitable[None]]
+
+
+@dataclass
+class ConsumerContext:
+    """What every consumer of a service shares."""
+
+    service: str
+    pool: asyncpg.Pool
+    kafka: KafkaSettings
+    topic_prefix: str = ""
+    on_commit: Callable[[], None] = lambda: None
+    # Called between the database commit and the offset commit. Fault tests crash here.
+    before_ack: Callable[[], None] = lambda: None
+    max_backoff: float = 5.0
+    attempts: dict[tuple[str, int, int], int] = field(default_factory=dict)
+
+
+async def _raw(msg: Any) -> Any:
+    # Keep the bytes: decoding is ours, so a poison record cannot break the batch.
+    return None
+
+
+def subscribe(
+    broker: KafkaBroker,
+    ctx: ConsumerContext,
+    topic: str,
+    group_id: str,
+    handler: BatchHandler,
+) -> None:
+    """Register ``handler`` for the base topic ``topic`` under consumer group ``group_id``."""
+    full_topic = ctx.topic_prefix + topic
+    cfg = ctx.kafka
+
+    @broker.subscriber(
+        full_topic,
+        group_id=group_id,
+        batch=True,
+        ack_policy=AckPolicy.MANUAL,
+        auto_offset_reset="earliest",
+        max_records=cfg.max_batch,
+        batch_timeout_ms=cfg.batch_timeout_ms,
+        session_timeout_ms=cfg.session_timeout_ms,
+        heartbeat_interval_ms=cfg.heartbeat_interval_ms,
+        decoder=_raw,
+        title=f"{ctx.service}:{topic}",
+    )
+    async def consume(body: Any, msg: KafkaMessage) -> None:
+        records: tuple[ConsumerRecord[bytes, bytes], ...] = tuple(msg.raw_message)
+        outcome = await handle_batch(ctx, full_topic, records, handler, group=group_id)
+        if outcome == "retry":
+            await msg.nack()  # rewinds every partition of the batch to its first record
+            return
+        ctx.before_ack()
+        await msg.ack()
+        ctx.on_commit()
+        _record_lag(ctx, msg, records)
+
+
+def _record_lag(
+    ctx: ConsumerContext, msg: Any, records: Sequence[ConsumerRecord[bytes, bytes]]
+) -> None:
+    consumer = getattr(msg, "consumer", None)
+    if consumer is None or not hasattr(consumer, "highwater"):
+        return
+    last: dict[TopicPartition, int] = {}
+    for r in records:
+        last[TopicPartition(r.topic, r.partition)] = r.offset
+    for tp, offset in last.items():
+        high = consumer.highwater(tp)
+        if high is not None:
+            metrics.CONSUMER_LAG.labels(ctx.service, tp.topic, str(tp.partition)).set(
+                max(0, high - offset - 1)
+            )
+
+
+async def handle_batch(
+    ctx: ConsumerContext,
+    topic: str,
+    records: Sequence[ConsumerRecord[bytes, bytes]],
+    handler: BatchHandler,
+    group: str = "",
+) -> str:
+    """Apply one batch exactly once; returns "done" or "retry" (after backing off)."""
+    decoded: list[tuple[ConsumerRecord[bytes, bytes], Envelope]] = []
+    poison: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+    for record in records:
+        try:
+            decoded.append((record, decode(record.value)))
+        except PoisonMessage as exc:
+            poison.append((record, str(exc)))
+    metrics.BATCH_SIZE.labels(ctx.service, topic).observe(len(records))
+    started = time.perf_counter()
+    key = (topic, records[0].partition, records[0].offset) if records else (topic, -1, -1)
+    try:
+        await _apply(ctx, topic, group, decoded, poison, handler, isolate=False)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        if is_transient(exc):
+            return await _back_off(ctx, topic, key, exc)
+        metrics.EVENTS_FAILED.labels(ctx.service, topic, "handler").inc()
+        log.warning(
+            "batch failed (%r); retrying one event at a time to isolate the culprit",
+            exc,
+            extra={"topic": topic, "partition": key[1], "offset": key[2]},
+        )
+        try:
+            await _apply(ctx, topic, group, decoded, poison, handler, isolate=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as again:
+            if is_transient(again):
+                return await _back_off(ctx, topic, key, again)
+            raise
+    ctx.attempts.pop(key, None)
+    metrics.HANDLE_SECONDS.labels(ctx.service, topic).observe(time.perf_counter() - started)
+    return "done"
+
+
+async def _back_off(
+    ctx: ConsumerContext, topic: str, key: tuple[str, int, int], exc: BaseException
+) -> str:
+    attempt = ctx.attempts.get(key, 0) + 1
+    ctx.attempts[key] = attempt
+    delay = min(0.1 * 2 ** min(attempt, 10), ctx.max_backoff)
+    metrics.EVENTS_FAILED.labels(ctx.service, topic, "transient").inc()
+    log.warning(
+        "transient failure (attempt %d), retrying in %.1fs: %r",
+        attempt,
+        delay,
+        exc,
+        extra={"topic": topic, "partition": key[1], "offset": key[2]},
+    )
+    await asyncio.sleep(delay)
+    return "retry"
+
+
+def _poison_id(record: ConsumerRecord[bytes, bytes]) -> str:
+    return f"poison:{record.topic}:{record.partition}:{record.offset}"
+
+
+async def _apply(
+    ctx: ConsumerContext,
+    topic: str,
+    group: str,
+    decoded: list[tuple[ConsumerRecord[bytes, bytes], Envelope]],
+    poison: list[tuple[ConsumerRecord[bytes, bytes], str]],
+    handler: BatchHandler,
+    *,
+    isolate: bool,
+) -> None:
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        ids = [env.id for _, env in decoded] + [_poison_id(r) for r, _ in poison]
+        fresh_ids = {
+            row["event_id"]
+            for row in await conn.fetch(
+                "INSERT INTO inbox (event_id, topic) SELECT unnest($1::text[]), $2 "
+                "ON CONFLICT DO NOTHING RETURNING event_id",
+                ids,
+                topic,
+            )
+        }
+        tx = Tx(conn, ctx.topic_prefix)
+        for record, reason in poison:
+            if _poison_id(record) in fresh_ids:
+                tx.emit_raw(_dead_letter(record, group, "PoisonMessage", reason, attempt=1))
+                metrics.EVENTS_FAILED.labels(ctx.service, topic, "poison").inc()
+                metrics.DLQ_MESSAGES.labels(ctx.service, topic).inc()
+        fresh: list[tuple[ConsumerRecord[bytes, bytes], Envelope]] = []
+        for record, env in decoded:
+            # The same id twice in one batch (a producer retry) is also a duplicate.
+            if env.id in fresh_ids:
+                fresh_ids.discard(env.id)
+                fresh.append((record, env))
+        duplicates = len(decoded) - len(fresh)
+        if duplicates:
+            metrics.EVENTS_DUPLICATE.labels(ctx.service, topic).inc(duplicates)
+        if not isolate:
+            await handler(tx, [env for _, env in fresh])
+        else:
+            for record, env in fresh:
+                mark = tx.mark()
+                try:
+                    async with conn.transaction():  # a savepoint
+                        await handler(tx, [env])
+                except Exception as exc:
+                    if is_transient(exc):
+                        raise
+                    tx.rollback_to(mark)
+                    log.error(
+                        "event sent to the dead-letter topic: %r",
+                        exc,
+                        extra={"event_id": env.id, "case_id": env.subject, "event_type": env.type},
+                    )
+                    tx.emit_raw(
+                        _dead_letter(
+                            record, group, type(exc).__name__, str(exc), attempt=2, exc=exc
+                        )
+                    )
+                    metrics.DLQ_MESSAGES.labels(ctx.service, topic).inc()
+        await tx.flush()
+    for _, env in fresh:
+        metrics.EVENTS_IN.labels(ctx.service, topic, env.type).inc()
+
+
+def _dead_letter(
+    record: ConsumerRecord[bytes, bytes],
+    group: str,
+    exception: str,
+    message: str,
+    attempt: int,
+    exc: BaseException | None = None,
+) -> OutboxRow:
+    original = [(k, v) for k, v in (record.headers or ())]
+    error_headers = {
+        "exception": exception,
+        "message": message[:2000],
+        "topic": record.topic,
+        "partition": str(record.partition),
+        "offset": str(record.offset),
+        "attempt": str(attempt),
+        "group": group,
+    }
+    if exc is not None:
+        error_headers["stacktrace"] = "".join(traceback.format_exception(exc))[-4000:]
+    headers = original + [
+        (ERROR_HEADERS[k], v.encode()) for k, v in error_headers.items() if k in ERROR_HEADERS
+    ]
+    return OutboxRow(
+        topic=record.topic + DLQ_SUFFIX,
+        key=record.key,
+        value=record.value if record.value is not None else b"",
+        headers=headers,
+        event_type=None,
+    )

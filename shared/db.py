@@ -1,0 +1,81 @@
+"""Postgres access: one pool per service, confined to the service's own schema."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import TYPE_CHECKING, TypeAlias
+
+import asyncpg
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    RequestTimedOutError,
+)
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    #: A connection as handlers and stores see it: plain, or borrowed from a pool.
+    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+
+
+async def create_pool(dsn: str, schema: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections see only ``schema`` (plus public) by default."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        server_settings={"search_path": f"{schema},public", "application_name": schema},
+        command_timeout=60,
+    )
+    assert pool is not None
+    return pool
+
+
+_TRANSIENT_SQLSTATES = {
+    "40001",  # serialization_failure
+    "40P01",  # deadlock_detected
+    "53300",  # too_many_connections
+    "57P01",  # admin_shutdown
+    "57P02",  # crash_shutdown
+    "57P03",  # cannot_connect_now
+    "08000",
+    "08003",
+    "08006",
+    "08001",
+    "08004",
+}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Failures that go away by waiting: the database or broker down, a deadlock, a timeout.
+
+    These are retried forever and never skip a message; anything else is a fault
+    of the message or the code and ends in the dead-letter topic.
+    """
+    if isinstance(
+        exc,
+        (
+            ConnectionError,
+            TimeoutError,
+            asyncio.TimeoutError,
+            socket.gaierror,
+            asyncpg.InterfaceError,
+            asyncpg.PostgresConnectionError,
+        ),
+    ):
+        return True
+    if isinstance(exc, OSError):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate in _TRANSIENT_SQLSTATES:
+        return True
+    if isinstance(
+        exc, (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError)
+    ):
+        return True
+    # Only an explicit ``raise ... from``: a bug raised while handling an outage is still a bug.
+    cause = exc.__cause__
+    return cause is not None and cause is not exc and is_transient(cause)

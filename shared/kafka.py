@@ -1,0 +1,122 @@
+"""Kafka clients built the same way for every service: security, acks, idempotence.
+
+The faststream broker carries the consumers; the outbox relay owns a plain
+aiokafka producer so it controls acks and ordering itself.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+from faststream.security import (
+    BaseSecurity,
+    SASLPlaintext,
+    SASLScram256,
+    SASLScram512,
+)
+
+from shared.settings import KafkaSettings
+
+
+def _ssl_context(cfg: KafkaSettings) -> ssl.SSLContext | None:
+    if cfg.security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    context = ssl.create_default_context(cafile=cfg.ssl_cafile)
+    if cfg.ssl_certfile:
+        context.load_cert_chain(cfg.ssl_certfile, cfg.ssl_keyfile)
+    return context
+
+
+def client_options(cfg: KafkaSettings) -> dict[str, Any]:
+    """aiokafka keyword arguments for bootstrap and security."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": cfg.bootstrap_servers,
+        "security_protocol": cfg.security_protocol,
+    }
+    context = _ssl_context(cfg)
+    if context is not None:
+        options["ssl_context"] = context
+    if cfg.security_protocol.startswith("SASL"):
+        if not (cfg.sasl_mechanism and cfg.sasl_username and cfg.sasl_password):
+            raise ValueError(
+                "KAFKA_SECURITY_PROTOCOL is SASL_*: set KAFKA_SASL_MECHANISM, "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        options["sasl_mechanism"] = cfg.sasl_mechanism
+        options["sasl_plain_username"] = cfg.sasl_username
+        options["sasl_plain_password"] = cfg.sasl_password
+    return options
+
+
+def broker_security(cfg: KafkaSettings) -> BaseSecurity | None:
+    """The same security settings in faststream's terms."""
+    context = _ssl_context(cfg)
+    if not cfg.security_protocol.startswith("SASL"):
+        return BaseSecurity(ssl_context=context, use_ssl=True) if context else None
+    client_options(cfg)  # validates the SASL settings are complete
+    assert cfg.sasl_username and cfg.sasl_password
+    kinds: dict[str | None, type[SASLPlaintext] | type[SASLScram256] | type[SASLScram512]] = {
+        "PLAIN": SASLPlaintext,
+        "SCRAM-SHA-256": SASLScram256,
+        "SCRAM-SHA-512": SASLScram512,
+    }
+    kind = kinds[cfg.sasl_mechanism]
+    return kind(
+        cfg.sasl_username,
+        cfg.sasl_password,
+        ssl_context=context,
+        use_ssl=context is not None,
+    )
+
+
+def make_broker(cfg: KafkaSettings, client_id: str) -> KafkaBroker:
+    return KafkaBroker(
+        cfg.bootstrap_servers,
+        client_id=client_id,
+        security=broker_security(cfg),
+        enable_idempotence=cfg.idempotence,
+        acks="all",
+        linger_ms=cfg.linger_ms,
+        logger=None,
+    )
+
+
+def make_producer(cfg: KafkaSettings, client_id: str) -> AIOKafkaProducer:
+    # acks=all: a row leaves the outbox only once every in-sync replica has it.
+    return AIOKafkaProducer(
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=cfg.idempotence,
+        linger_ms=cfg.linger_ms,
+        max_batch_size=256 * 1024,
+        **client_options(cfg),
+    )
+
+
+async def ensure_topics(
+    cfg: KafkaSettings, topics: dict[str, int], replication: int = 1
+) -> list[str]:
+    """Create missing topics (name -> partitions); returns those created."""
+    admin = AIOKafkaAdminClient(client_id="citycases-admin", **client_options(cfg))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name, partitions, replication)
+            for name, partitions in sorted(topics.items())
+            if name not in existing
+        ]
+        if not wanted:
+            return []
+        try:
+            await admin.create_topics(wanted)
+        except TopicAlreadyExistsError:
+            pass
+        return [t.name for t in wanted]
+    finally:
+        await admin.close()

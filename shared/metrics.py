@@ -1,0 +1,43 @@
+"""Prometheus metrics of the plumbing, labelled by service; services add their own beside these."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_IN = Counter(
+    "events_consumed_total", "Events handled, by type", ["service", "topic", "type"]
+)
+EVENTS_DUPLICATE = Counter(
+    "events_duplicate_total", "Redelivered events dropped by the inbox", ["service", "topic"]
+)
+EVENTS_OUT = Counter(
+    "events_published_total", "Events published by the outbox relay", ["service", "topic", "type"]
+)
+EVENTS_FAILED = Counter(
+    "events_failed_total",
+    "Batches or events that failed, by kind (transient, poison, handler)",
+    ["service", "topic", "kind"],
+)
+DLQ_MESSAGES = Counter(
+    "dlq_messages_total", "Messages sent to a dead-letter topic", ["service", "topic"]
+)
+HANDLE_SECONDS = Histogram(
+    "event_batch_handle_seconds",
+    "Time to handle one consumed batch, transaction included",
+    ["service", "topic"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+BATCH_SIZE = Histogram(
+    "event_batch_size",
+    "Records per consumed batch",
+    ["service", "topic"],
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+)
+CONSUMER_LAG = Gauge(
+    "consumer_lag_messages", "High-water mark minus next offset", ["service", "topic", "partition"]
+)
+OUTBOX_BACKLOG = Gauge("outbox_backlog_rows", "Outbox rows not yet published", ["service"])
+OUTBOX_AGE = Gauge(
+    "outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"]
+)
+RELAY_ERRORS = Counter("outbox_relay_errors_total", "Publish attempts that failed", ["service"])

@@ -1,0 +1,202 @@
+"""The outbox: events written in the state change's transaction, published by a relay.
+
+:class:`Tx` is what a handler gets: the open connection for its store, and
+``emit`` for outgoing events. Emitted events are buffered and written to the
+outbox just before commit, in one COPY. :class:`OutboxRelay` publishes
+committed rows in id order (so in order per key) with acks=all and deletes
+what the broker acknowledged; a crash between publish and delete republishes,
+and the downstream inbox drops the duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from shared import metrics
+from shared.db import is_transient
+
+if TYPE_CHECKING:
+    from shared.db import Connection
+from shared.events.envelope import Envelope, encode, kafka_headers
+
+log = logging.getLogger(__name__)
+
+_COLUMNS = ("topic", "key", "value", "header_keys", "header_values", "event_type")
+# One relay per service schema publishes at a time, so rows leave in id order.
+_RELAY_LOCK_BASE = 91_000_000
+
+
+@dataclass
+class OutboxRow:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    event_type: str | None
+
+
+@dataclass
+class Tx:
+    """A handler's unit of work: the connection inside the open transaction, and its outbox."""
+
+    conn: Connection
+    topic_prefix: str = ""
+    pending: list[OutboxRow] = field(default_factory=list)
+
+    def emit(self, envelope: Envelope, key: str | None = None) -> None:
+        """Publish ``envelope`` when this transaction commits (keyed by its subject)."""
+        self.pending.append(
+            OutboxRow(
+                topic=self.topic_prefix + envelope.topic,
+                key=(key or envelope.subject).encode(),
+                value=encode(envelope),
+                headers=kafka_headers(envelope),
+                event_type=envelope.type,
+            )
+        )
+
+    def emit_raw(self, row: OutboxRow) -> None:
+        self.pending.append(row)
+
+    def mark(self) -> int:
+        return len(self.pending)
+
+    def rollback_to(self, mark: int) -> None:
+        del self.pending[mark:]
+
+    async def flush(self) -> None:
+        if not self.pending:
+            return
+        await self.conn.copy_records_to_table(
+            "outbox",
+            columns=_COLUMNS,
+            records=[
+                (
+                    r.topic,
+                    r.key,
+                    r.value,
+                    [k for k, _ in r.headers],
+                    [v for _, v in r.headers],
+                    r.event_type,
+                )
+                for r in self.pending
+            ],
+        )
+        self.pending.clear()
+
+
+class OutboxRelay:
+    """Publishes the service's outbox. Wake it with :meth:`notify` after a commit."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        service: str,
+        schema: str,
+        batch: int = 500,
+        poll_seconds: float = 1.0,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self.pool = pool
+        self.producer = producer
+        self.service = service
+        self.lock_id = _RELAY_LOCK_BASE + sum(schema.encode())
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self.max_backoff = max_backoff
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.published = 0
+        # Called between the broker's acknowledgement and the outbox delete. Fault tests crash here.
+        self.after_publish: Callable[[], None] = lambda: None
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = 0.1
+        while not self._stopping:
+            try:
+                async with self.pool.acquire() as conn:
+                    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_id):
+                        # Another instance is the publisher; stand by.
+                        await self._sleep(self.poll_seconds)
+                        continue
+                    try:
+                        await self._publish_loop(conn)
+                    finally:
+                        if not conn.is_closed():
+                            await conn.execute("SELECT pg_advisory_unlock($1)", self.lock_id)
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                metrics.RELAY_ERRORS.labels(self.service).inc()
+                level = logging.WARNING if is_transient(exc) else logging.ERROR
+                log.log(level, "outbox relay failed, retrying in %.1fs: %r", backoff, exc)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    async def _publish_loop(self, conn: Connection) -> None:
+        while not self._stopping:
+            # Clear before reading: a notify that lands while we publish is not lost.
+            self._wake.clear()
+            rows = await conn.fetch(
+                "SELECT id, topic, key, value, header_keys, header_values, event_type, "
+                "extract(epoch FROM clock_timestamp() - created_at) AS age "
+                "FROM outbox ORDER BY id LIMIT $1",
+                self.batch,
+            )
+            if not rows:
+                metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
+                metrics.OUTBOX_AGE.labels(self.service).set(0)
+                await self._sleep(self.poll_seconds)
+                continue
+            metrics.OUTBOX_AGE.labels(self.service).set(float(rows[0]["age"]))
+            await self._publish(rows)
+            self.after_publish()
+            await conn.execute(
+                "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+            )
+            self.published += len(rows)
+            if len(rows) == self.batch:
+                backlog = await conn.fetchval("SELECT count(*) FROM outbox")
+                metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog)
+            else:
+                metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
+
+    async def _publish(self, rows: Sequence[asyncpg.Record]) -> None:
+        # send() only enqueues; the producer keeps one batch in flight per partition,
+        # so the broker receives each key's events in id order.
+        futures = []
+        for r in rows:
+            headers = list(
+                zip(r["header_keys"], [bytes(v) for v in r["header_values"]], strict=True)
+            )
+            futures.append(
+                await self.producer.send(
+                    r["topic"], value=bytes(r["value"]), key=r["key"], headers=headers
+                )
+            )
+        await asyncio.gather(*futures)
+        for r in rows:
+            metrics.EVENTS_OUT.labels(self.service, r["topic"], r["event_type"] or "").inc()

@@ -1,0 +1,183 @@
+"""A service's lifecycle: pool, migrations, outbox relay, consumers, HTTP, background tasks.
+
+Every service is the same machine with different parts plugged in: its
+schema and migrations, its batch handlers per topic, its HTTP routes and any
+background loops (supervision's timer scheduler). ``python -m services.X``
+builds a :class:`ServiceRuntime` and calls :meth:`run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+
+from shared.clock import Clock, clock_from_settings
+from shared.consumer import BatchHandler, ConsumerContext, subscribe
+from shared.db import create_pool
+from shared.http import add_operational_routes
+from shared.kafka import make_broker, make_producer
+from shared.logs import configure_logging
+from shared.migrations import migrate
+from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the runtime owns SIGTERM/SIGINT
+    so it can stop consumers and the relay after the HTTP server."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+Background = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class Subscription:
+    topic: str  # base name, without prefix
+    handler: BatchHandler
+    group_suffix: str = ""
+
+
+@dataclass
+class ServiceRuntime:
+    settings: ServiceSettings
+    schema: str
+    migrations_dir: Path | None
+    subscriptions: list[Subscription] = field(default_factory=list)
+    app: FastAPI | None = None
+    background: list[Background] = field(default_factory=list)
+    clock: Clock | None = None
+    # Fault-injection points for crash tests; no-ops in service.
+    before_ack: Callable[[], None] = lambda: None
+    after_publish: Callable[[], None] = lambda: None
+
+    pool: asyncpg.Pool | None = None
+    relay: OutboxRelay | None = None
+    producer: AIOKafkaProducer | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _broker_ready: bool = False
+
+    def __post_init__(self) -> None:
+        if self.clock is None:
+            self.clock = clock_from_settings(self.settings.clock_scale, self.settings.clock_start)
+        self.broker = make_broker(self.settings.kafka, client_id=self.settings.service_name)
+
+    @property
+    def db(self) -> asyncpg.Pool:
+        assert self.pool is not None, "runtime not started"
+        return self.pool
+
+    def notify_outbox(self) -> None:
+        if self.relay is not None:
+            self.relay.notify()
+
+    async def start(self) -> None:
+        s = self.settings
+        self.pool = await create_pool(s.database_url, self.schema, s.db_pool_min, s.db_pool_max)
+        async with self.pool.acquire() as conn:
+            applied = await migrate(conn, self.schema, self.migrations_dir)
+        if applied:
+            log.info("migrations applied: %s", ", ".join(applied))
+        producer = make_producer(s.kafka, client_id=f"{s.service_name}-relay")
+        await producer.start()
+        self.producer = producer
+        self.relay = OutboxRelay(
+            self.pool,
+            producer,
+            s.service_name,
+            self.schema,
+            batch=s.relay_batch,
+            poll_seconds=s.relay_poll_seconds,
+            max_backoff=s.retry_max_backoff_seconds,
+        )
+        self.relay.after_publish = self.after_publish
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        ctx = ConsumerContext(
+            service=s.service_name,
+            pool=self.pool,
+            kafka=s.kafka,
+            topic_prefix=s.topic_prefix,
+            on_commit=self.notify_outbox,
+            max_backoff=s.retry_max_backoff_seconds,
+            before_ack=self.before_ack,
+        )
+        for sub in self.subscriptions:
+            group = f"{s.topic_prefix}{s.service_name}{sub.group_suffix}"
+            subscribe(self.broker, ctx, sub.topic, group, sub.handler)
+        if self.subscriptions:
+            await self.broker.start()
+            self._broker_ready = True
+        for job in self.background:
+            self._tasks.append(asyncio.create_task(job(self), name=getattr(job, "__name__", "job")))
+
+    async def stop(self) -> None:
+        if self.relay is not None:
+            self.relay.stop()
+        if self._broker_ready:
+            await self.broker.stop()
+            self._broker_ready = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.producer is not None:
+            await self.producer.stop()
+            self.producer = None
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"database": False, "broker": self._broker_ready or not self.subscriptions}
+        if self.pool is not None:
+            try:
+                async with self.pool.acquire(timeout=2) as conn:
+                    checks["database"] = await conn.fetchval("SELECT 1") == 1
+            except Exception:
+                checks["database"] = False
+        checks["relay"] = bool(self._tasks) and not self._tasks[0].done()
+        return checks
+
+    async def run(self) -> None:
+        """Run until SIGTERM/SIGINT, then stop cleanly."""
+        configure_logging(self.settings.service_name, self.settings.log_level)
+        app = self.app or FastAPI(title=self.settings.service_name)
+        add_operational_routes(app, self.readiness)
+        await self.start()
+        server = _QuietServer(
+            uvicorn.Config(
+                app,
+                host=self.settings.http_host,
+                port=self.settings.http_port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+            )
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        serving = asyncio.create_task(server.serve())
+        await stop.wait()
+        server.should_exit = True
+        await serving
+        await self.stop()

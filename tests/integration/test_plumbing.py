@@ -1,0 +1,205 @@
+"""The reliability contract of shared/, shown against the real broker and Postgres.
+
+A tiny ping service stands in for a real one: pings in -> a row per ping and a pong out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+from shared.events.envelope import make_event
+from shared.topics import ERROR_HEADERS
+from tests.integration.conftest import kafka_settings, service_settings
+from tests.integration.dbproxy import CuttableProxy
+from tests.integration.helpers import create_topics, eventually, produce, read_topic
+from tests.integration.pingsvc import Ping, ping_runtime, pong_runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pings(numbers: list[int], key: str = "case-1", fail: set[int] | None = None) -> list:
+    now = datetime.now(UTC)
+    return [
+        make_event(Ping(key=key, n=n, fail=n in (fail or set())), source="test", time=now)
+        for n in numbers
+    ]
+
+
+async def applied(database_url: str, schema: str) -> list[int]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        exists = await conn.fetchval("SELECT to_regclass($1)", f"{schema}.applied")
+        if exists is None:
+            return []
+        return [r["n"] for r in await conn.fetch(f"SELECT n FROM {schema}.applied ORDER BY n")]
+    finally:
+        await conn.close()
+
+
+def spawn(prefix: str, schema: str, crash_at: str = "") -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PING_SERVICE": f"{prefix}ping",
+        "PING_SCHEMA": schema,
+        "TOPIC_PREFIX": prefix,
+        "CRASH_AT": crash_at,
+        "LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen([sys.executable, "-m", "tests.integration.pingsvc"], cwd=ROOT, env=env)
+
+
+async def wait_exit(proc: subprocess.Popen[bytes], seconds: float = 60) -> int:
+    for _ in range(int(seconds * 10)):
+        code = proc.poll()
+        if code is not None:
+            return code
+        await asyncio.sleep(0.1)
+    proc.kill()
+    raise AssertionError("the service did not exit")
+
+
+async def test_redelivery_after_crash_between_commit_and_ack_is_applied_once(
+    prefix, database_url, bootstrap
+):
+    cfg = kafka_settings(bootstrap)
+    schema = f"{prefix}ping"
+    await create_topics(cfg, prefix, ["pings", "pongs", "pings.dlq"], partitions=1)
+    await produce(cfg, prefix + "pings", pings(list(range(1, 21))))
+
+    crashed = spawn(prefix, schema, crash_at="before_ack")
+    assert await wait_exit(crashed) == 17, "the service should crash right after its first commit"
+    first = await applied(database_url, schema)
+    assert first, "the crashed service committed nothing before the crash"
+
+    healthy = spawn(prefix, schema)
+    try:
+        done = await eventually(
+            lambda: applied(database_url, schema), lambda v: len(v) >= 20, what="20 pings applied"
+        )
+        await asyncio.sleep(1.0)  # time for a wrongly repeated batch to show itself
+        assert await applied(database_url, schema) == list(range(1, 21)) == done
+    finally:
+        healthy.terminate()
+        await wait_exit(healthy)
+    # A repeated INSERT would have failed on the primary key and landed in the DLQ.
+    assert await read_topic(cfg, prefix + "pings.dlq", seconds=1) == []
+
+
+async def test_crash_between_publish_and_outbox_delete_duplicates_are_dropped_downstream(
+    prefix, database_url, bootstrap
+):
+    cfg = kafka_settings(bootstrap)
+    schema = f"{prefix}ping"
+    await create_topics(cfg, prefix, ["pings", "pongs", "pings.dlq", "pongs.dlq"], partitions=1)
+    await produce(cfg, prefix + "pings", pings(list(range(1, 11))))
+
+    crashed = spawn(prefix, schema, crash_at="after_publish")
+    assert await wait_exit(crashed) == 17
+    healthy = spawn(prefix, schema)
+    try:
+        records = await eventually(
+            lambda: read_topic(cfg, prefix + "pongs", seconds=1),
+            lambda rs: len({dict(r.headers)["ce_id"] for r in rs}) >= 10 and len(rs) > 10,
+            what="pongs republished after the crash",
+        )
+    finally:
+        healthy.terminate()
+        await wait_exit(healthy)
+    ids = [dict(r.headers)["ce_id"] for r in records]
+    assert len(ids) > len(set(ids)) == 10, "the relay should have published some pongs twice"
+
+    downstream = pong_runtime(
+        service_settings(f"{prefix}pong", prefix, database_url, bootstrap), f"{prefix}pong"
+    )
+    await downstream.start()
+    try:
+        got = await eventually(
+            lambda: applied(database_url, f"{prefix}pong"),
+            lambda v: len(v) >= 10,
+            what="pongs applied",
+        )
+        await asyncio.sleep(0.5)
+        assert await applied(database_url, f"{prefix}pong") == list(range(1, 11)) == got
+    finally:
+        await downstream.stop()
+    assert await read_topic(cfg, prefix + "pongs.dlq", seconds=1) == []
+
+
+async def test_poison_goes_to_dlq_and_the_partition_flows_on(prefix, database_url, bootstrap):
+    cfg = kafka_settings(bootstrap)
+    schema = f"{prefix}ping"
+    await create_topics(cfg, prefix, ["pings", "pongs", "pings.dlq"], partitions=1)
+    first, failing, last = pings([1, 2, 3], fail={2})
+    await produce(
+        cfg, prefix + "pings", [first, b"\xff not json at all", failing, last], key="case-1"
+    )
+
+    runtime = ping_runtime(
+        service_settings(f"{prefix}ping", prefix, database_url, bootstrap), schema
+    )
+    await runtime.start()
+    try:
+        await eventually(
+            lambda: applied(database_url, schema), lambda v: v == [1, 3], what="good pings applied"
+        )
+        dead = await read_topic(cfg, prefix + "pings.dlq", expect_at_least=2)
+    finally:
+        await runtime.stop()
+    assert len(dead) == 2
+    by_exception = {dict(r.headers)[ERROR_HEADERS["exception"]].decode(): r for r in dead}
+    assert set(by_exception) == {"PoisonMessage", "ValueError"}
+    garbage = by_exception["PoisonMessage"]
+    assert garbage.value == b"\xff not json at all", "the DLQ keeps the original bytes"
+    headers = {k: v.decode() for k, v in garbage.headers}
+    assert headers[ERROR_HEADERS["topic"]] == prefix + "pings"
+    assert headers[ERROR_HEADERS["partition"]] == "0"
+    assert headers[ERROR_HEADERS["offset"]] == "1"
+    assert "not JSON" in headers[ERROR_HEADERS["message"]]
+    assert int(headers[ERROR_HEADERS["attempt"]]) >= 1
+    failed = {k: v.decode(errors="replace") for k, v in by_exception["ValueError"].headers}
+    assert "ping 2 asks to fail" in failed[ERROR_HEADERS["message"]]
+    assert failed["ce_id"] == failing.id, "the original headers travel with the dead letter"
+
+
+async def test_database_outage_is_retried_and_loses_nothing(prefix, database_url, bootstrap):
+    cfg = kafka_settings(bootstrap)
+    schema = f"{prefix}ping"
+    await create_topics(cfg, prefix, ["pings", "pongs", "pings.dlq"], partitions=2)
+    proxy = CuttableProxy(database_url)
+    await proxy.start()
+    runtime = ping_runtime(service_settings(f"{prefix}ping", prefix, proxy.url, bootstrap), schema)
+    await runtime.start()
+    try:
+        await produce(cfg, prefix + "pings", pings([1, 2, 3, 4, 5], key="a"))
+        await eventually(
+            lambda: applied(database_url, schema), lambda v: len(v) == 5, what="first pings"
+        )
+
+        await proxy.cut()
+        await produce(cfg, prefix + "pings", pings([6, 7, 8], key="a") + pings([9, 10], key="b"))
+        await asyncio.sleep(3)
+        assert await applied(database_url, schema) == [1, 2, 3, 4, 5], (
+            "nothing can apply while the database is away"
+        )
+
+        await proxy.restore()
+        await eventually(
+            lambda: applied(database_url, schema),
+            lambda v: len(v) == 10,
+            seconds=40,
+            what="all pings after the outage",
+        )
+        pongs = await read_topic(cfg, prefix + "pongs", expect_at_least=10, seconds=20)
+    finally:
+        await runtime.stop()
+        await proxy.cut()
+    assert await applied(database_url, schema) == list(range(1, 11))
+    assert len({dict(r.headers)["ce_id"] for r in pongs}) == 10
+    assert await read_topic(cfg, prefix + "pings.dlq", seconds=1) == [], "an outage is not poison"

@@ -1,0 +1,128 @@
+"""Pure parts of the plumbing: envelope encoding, transient classification, logs, settings."""
+
+import json
+import logging
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from shared.db import is_transient
+from shared.events.envelope import (
+    EventData,
+    PoisonMessage,
+    decode,
+    encode,
+    kafka_headers,
+    make_event,
+)
+from shared.logs import JsonFormatter
+from shared.settings import KafkaSettings, ServiceSettings
+
+
+class UnitProbe(EventData):
+    event_type = "test.unit_probe"
+    topic = "probes"
+    subject_field = "key"
+    key: str
+    department: str
+    area: str = ""
+    n: int
+
+
+def test_envelope_round_trip_and_headers():
+    env = make_event(
+        UnitProbe(key="C1", department="D01", n=3),
+        source="test",
+        time=datetime(2026, 11, 2, tzinfo=UTC),
+    )
+    raw = encode(env)
+    doc = json.loads(raw)
+    assert doc["specversion"] == "1.0" and doc["type"] == "test.unit_probe"
+    assert doc["data"] == {"key": "C1", "department": "D01", "area": "", "n": 3}
+    assert decode(raw) == env
+    assert dict(kafka_headers(env)) == {
+        "content-type": b"application/cloudevents+json",
+        "ce_type": b"test.unit_probe",
+        "ce_id": env.id.encode(),
+        "department": b"D01",
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"\x00\xff", "not JSON"),
+        (b"[1,2]", "not a CloudEvents JSON object"),
+        (b'{"specversion":"0.3"}', "specversion"),
+        (b'{"specversion":"1.0","type":"nope"}', "unknown event type"),
+        (
+            b'{"specversion":"1.0","type":"test.unit_probe","id":"1","source":"s","subject":"c",'
+            b'"time":"2026-11-02T00:00:00Z","data":{"key":"c","department":"D","n":"many"}}',
+            "n:",
+        ),
+        (None, "tombstone"),
+    ],
+)
+def test_decode_names_what_is_wrong(raw, reason):
+    with pytest.raises(PoisonMessage, match=reason):
+        decode(raw)
+
+
+def test_ids_sort_by_creation():
+    from shared.ids import new_ulid
+
+    a, b = new_ulid(1_000), new_ulid(2_000)
+    assert len(a) == 26 and a < b
+
+
+def test_transient_classification():
+    assert is_transient(ConnectionRefusedError())
+    assert is_transient(asyncpg.exceptions.ConnectionDoesNotExistError("gone"))
+    assert is_transient(asyncpg.exceptions.DeadlockDetectedError("deadlock"))
+    assert not is_transient(ValueError("bad data"))
+    assert not is_transient(asyncpg.exceptions.UniqueViolationError("dup"))
+    try:
+        try:
+            raise ConnectionResetError()
+        except ConnectionResetError:
+            raise KeyError("bug while handling an outage")  # noqa: B904
+    except KeyError as bug:
+        assert not is_transient(bug), "only an explicit cause makes a wrapped error transient"
+
+
+def test_json_log_line_carries_ids():
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello %s", ("world",), None)
+    record.case_id = "C1"
+    record.event_id = "E1"
+    line = json.loads(JsonFormatter("intake").format(record))
+    assert line["msg"] == "hello world" and line["case_id"] == "C1" and line["event_id"] == "E1"
+    assert line["service"] == "intake" and line["level"] == "INFO"
+
+
+def test_settings_from_environment(monkeypatch):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "k1:9092,k2:9092")
+    monkeypatch.setenv("KAFKA_IDEMPOTENCE", "false")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://x@db/y")
+    monkeypatch.setenv("CLOCK_SCALE", "3600")
+    s = ServiceSettings()
+    assert s.kafka.bootstrap_servers == "k1:9092,k2:9092" and s.kafka.idempotence is False
+    assert s.database_url == "postgresql://x@db/y" and s.clock_scale == 3600
+
+
+def test_sasl_settings_must_be_complete():
+    from shared.kafka import client_options
+
+    with pytest.raises(ValueError, match="KAFKA_SASL_USERNAME"):
+        client_options(
+            KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512")
+        )
+    opts = client_options(
+        KafkaSettings(
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="SCRAM-SHA-512",
+            sasl_username="intake",
+            sasl_password="secret",
+        )
+    )
+    assert opts["sasl_mechanism"] == "SCRAM-SHA-512" and opts["sasl_plain_username"] == "intake"
