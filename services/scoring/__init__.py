@@ -1,0 +1,1 @@
+"""The scoring service: indicators, composite scores, bands and rankings per unit and period (step 7)."""

@@ -1,0 +1,1 @@
+"""The supervision service: deadline timers, warnings, overdue notices, verification, closing, bounce-back and look-back."""
