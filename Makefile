@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-unit lint docs up down run clean
+.PHONY: install test test-unit lint docs up down run bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -37,6 +37,10 @@ up: $(STAMP)
 
 down: $(STAMP)
 	$(PYTHON) -m shared.devstack down
+
+## Benchmarks print numbers and write bench/results/*.json (BENCH="intake dispatch" for some).
+bench: $(STAMP)
+	$(PYTHON) -m shared.devstack run -- $(PYTHON) -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) .devstack .env.local .pytest_cache .mypy_cache .ruff_cache

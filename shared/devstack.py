@@ -183,6 +183,7 @@ def start(database_name: str, fresh_database: bool) -> Stack:
     else:
         stack.env["KAFKA_BOOTSTRAP_SERVERS"] = start_tansu(stack, STATE_DIR)
         stack.env["KAFKA_IDEMPOTENCE"] = "false"
+    stack.env.setdefault("KAFKA_CREATE_TOPICS", "true")
     if os.environ.get("DATABASE_URL"):
         admin = os.environ["DATABASE_URL"]
     elif os.environ.get("DEVSTACK_POSTGRES") != "embedded" and asyncio.run(_answers(LOCAL_PG)):

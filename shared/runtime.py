@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,12 @@ from shared.clock import Clock, clock_from_settings
 from shared.consumer import BatchHandler, ConsumerContext, subscribe
 from shared.db import create_pool
 from shared.http import add_operational_routes
-from shared.kafka import make_broker, make_producer
+from shared.kafka import ensure_topics, make_broker, make_producer
 from shared.logs import configure_logging
 from shared.migrations import migrate
-from shared.outbox import OutboxRelay
+from shared.outbox import OutboxRelay, Tx
 from shared.settings import ServiceSettings
+from shared.topics import all_topics
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ class ServiceRuntime:
             applied = await migrate(conn, self.schema, self.migrations_dir)
         if applied:
             log.info("migrations applied: %s", ", ".join(applied))
+        if s.kafka.create_topics:
+            await ensure_topics(s.kafka, {t.name: t.partitions for t in all_topics(s.topic_prefix)})
         producer = make_producer(s.kafka, client_id=f"{s.service_name}-relay")
         await producer.start()
         self.producer = producer
@@ -144,6 +147,15 @@ class ServiceRuntime:
         if self.pool is not None:
             await self.pool.close()
             self.pool = None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """A unit of work outside a consumer (an HTTP request, a timer): state and outbox commit together."""
+        async with self.db.acquire() as conn, conn.transaction():
+            tx = Tx(conn, self.settings.topic_prefix)
+            yield tx
+            await tx.flush()
+        self.notify_outbox()
 
     async def readiness(self) -> dict[str, bool]:
         checks = {"database": False, "broker": self._broker_ready or not self.subscriptions}

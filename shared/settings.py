@@ -27,6 +27,9 @@ class KafkaSettings(BaseSettings):
     ssl_keyfile: str | None = None
     # Apache Kafka supports the idempotent producer; the development broker does not.
     idempotence: bool = True
+    # Development convenience: create the registry's topics at start. In production
+    # topics are created by operators (partitions, replication, retention are theirs).
+    create_topics: bool = False
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     linger_ms: int = Field(default=5, ge=0)
