@@ -30,6 +30,7 @@ lint: $(STAMP)
 
 docs: $(STAMP)
 	$(PYTHON) -m shared.asyncapi --write docs/asyncapi.json
+	$(PYTHON) -m shared.openapi --write
 
 ## Start a broker and Postgres for local use; settings go to .env.local.
 up: $(STAMP)

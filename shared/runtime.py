@@ -75,6 +75,8 @@ class ServiceRuntime:
     _broker_ready: bool = False
 
     def __post_init__(self) -> None:
+        if self.settings.db_schema:
+            self.schema = self.settings.db_schema
         if self.clock is None:
             self.clock = clock_from_settings(self.settings.clock_scale, self.settings.clock_start)
         self.broker = make_broker(self.settings.kafka, client_id=self.settings.service_name)

@@ -44,6 +44,8 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = "service"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    # Defaults to the service's own schema; tests give each run its own.
+    db_schema: str | None = None
     db_pool_min: int = Field(default=1, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
     topic_prefix: str = ""

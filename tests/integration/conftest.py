@@ -54,6 +54,7 @@ def service_settings(
         service_name=name,
         database_url=database_url,
         topic_prefix=prefix,
+        db_schema=f"{prefix}{name.removeprefix(prefix)}",
         relay_poll_seconds=0.2,
         retry_max_backoff_seconds=1.0,
         kafka=kafka_settings(bootstrap),
