@@ -38,9 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.openapi")
     parser.add_argument("--write", action="store_true", help="write docs/openapi-<service>.json")
     parser.add_argument("--check", action="store_true", help="exit 1 if a document is stale")
+    parser.add_argument("--service", choices=SERVICES, help="only this service")
     args = parser.parse_args(argv)
     stale = []
-    for service in SERVICES:
+    for service in [args.service] if args.service else SERVICES:
         doc = document(service)
         if doc is None:
             continue
