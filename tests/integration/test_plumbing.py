@@ -6,6 +6,7 @@ A tiny ping service stands in for a real one: pings in -> a row per ping and a p
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -203,3 +204,26 @@ async def test_database_outage_is_retried_and_loses_nothing(prefix, database_url
     assert await applied(database_url, schema) == list(range(1, 11))
     assert len({dict(r.headers)["ce_id"] for r in pongs}) == 10
     assert await read_topic(cfg, prefix + "pings.dlq", seconds=1) == [], "an outage is not poison"
+
+
+async def test_events_of_one_key_leave_in_order_across_batches(prefix, database_url, bootstrap):
+    cfg = kafka_settings(bootstrap)
+    schema = f"{prefix}ping"
+    await create_topics(cfg, prefix, ["pings", "pongs", "pings.dlq"], partitions=3)
+    numbers = list(range(1, 301))
+    await produce(
+        cfg, prefix + "pings", pings(numbers[:150], key="k1") + pings(numbers[150:], key="k2")
+    )
+    settings = service_settings(f"{prefix}ping", prefix, database_url, bootstrap, relay_batch=7)
+    settings.kafka.max_batch = 11  # many small batches and relay rounds
+    runtime = ping_runtime(settings, schema)
+    await runtime.start()
+    try:
+        pongs = await read_topic(cfg, prefix + "pongs", expect_at_least=300, seconds=30)
+    finally:
+        await runtime.stop()
+    by_key: dict[bytes, list[int]] = {}
+    for record in sorted(pongs, key=lambda r: (r.partition, r.offset)):
+        by_key.setdefault(record.key, []).append(json.loads(record.value)["data"]["n"])
+    assert by_key[b"k1"] == numbers[:150]
+    assert by_key[b"k2"] == numbers[150:]
