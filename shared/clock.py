@@ -35,15 +35,22 @@ class SystemClock:
 class ScaledClock:
     """Clock time runs ``scale`` times faster than the wall clock (3600 = an hour a second)."""
 
-    def __init__(self, scale: float, start: datetime | None = None) -> None:
+    def __init__(
+        self, scale: float, start: datetime | None = None, anchor: float | None = None
+    ) -> None:
+        """``anchor`` is the Unix time at which clock time is ``start``.
+
+        Processes given the same start and anchor share one clock, whenever each
+        of them started; without an anchor the clock starts when it is made.
+        """
         if scale <= 0:
             raise ValueError("clock scale must be positive")
         self.scale = scale
         self._start = start or datetime.now(UTC)
-        self._origin = time.monotonic()
+        self._anchor = time.time() if anchor is None else anchor
 
     def now(self) -> datetime:
-        elapsed = (time.monotonic() - self._origin) * self.scale
+        elapsed = (time.time() - self._anchor) * self.scale
         return self._start + timedelta(seconds=elapsed)
 
     async def sleep_until(self, instant: datetime) -> None:
@@ -79,10 +86,10 @@ class ManualClock:
         return 0.0
 
 
-def clock_from_settings(scale: float, start: str | None) -> Clock:
+def clock_from_settings(scale: float, start: str | None, anchor: float | None = None) -> Clock:
     if scale == 1.0 and start is None:
         return SystemClock()
     begin = datetime.fromisoformat(start) if start else None
     if begin is not None and begin.tzinfo is None:
         raise ValueError("CLOCK_START must carry a UTC offset, e.g. 2026-11-02T08:30:00+08:00")
-    return ScaledClock(scale, begin)
+    return ScaledClock(scale, begin, anchor)

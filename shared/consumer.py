@@ -231,6 +231,13 @@ async def _apply(
                     if is_transient(exc):
                         raise
                     tx.rollback_to(mark)
+                    # Keep the dead letter exactly-once by its position, but free the event
+                    # id: a re-driven copy of this event must be handled, not dropped.
+                    await conn.execute(
+                        "UPDATE inbox SET event_id = $2 WHERE event_id = $1",
+                        env.id,
+                        _poison_id(record),
+                    )
                     log.error(
                         "event sent to the dead-letter topic: %r",
                         exc,

@@ -78,7 +78,9 @@ class ServiceRuntime:
         if self.settings.db_schema:
             self.schema = self.settings.db_schema
         if self.clock is None:
-            self.clock = clock_from_settings(self.settings.clock_scale, self.settings.clock_start)
+            self.clock = clock_from_settings(
+                self.settings.clock_scale, self.settings.clock_start, self.settings.clock_anchor
+            )
         self.broker = make_broker(self.settings.kafka, client_id=self.settings.service_name)
 
     @property

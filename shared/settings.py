@@ -55,6 +55,10 @@ class ServiceSettings(BaseSettings):
     clock_start: str | None = Field(
         default=None, description="ISO instant the scaled clock starts from (default: now)"
     )
+    clock_anchor: float | None = Field(
+        default=None,
+        description="Unix time at which the clock reads CLOCK_START (shared by processes)",
+    )
     reference_data_dir: str | None = None
     log_level: str = "INFO"
     relay_batch: int = Field(default=500, ge=1)

@@ -227,3 +227,31 @@ async def test_events_of_one_key_leave_in_order_across_batches(prefix, database_
         by_key.setdefault(record.key, []).append(json.loads(record.value)["data"]["n"])
     assert by_key[b"k1"] == numbers[:150]
     assert by_key[b"k2"] == numbers[150:]
+
+
+async def test_a_dead_lettered_event_can_be_redriven(prefix, database_url, bootstrap):
+    """Once the cause is fixed, re-publishing a dead letter must apply it, not drop it as seen."""
+    cfg = kafka_settings(bootstrap)
+    schema = f"{prefix}ping"
+    await create_topics(cfg, prefix, ["pings", "pongs", "pings.dlq"], partitions=1)
+    (failing,) = pings([7], fail={7})
+    await produce(cfg, prefix + "pings", [failing])
+    runtime = ping_runtime(
+        service_settings(f"{prefix}ping", prefix, database_url, bootstrap), schema
+    )
+    await runtime.start()
+    try:
+        (dead,) = await read_topic(cfg, prefix + "pings.dlq", expect_at_least=1, seconds=20)
+        # The operator fixes the cause; here the fix is a corrected copy with the same id.
+        fixed = failing.model_copy(update={"data": failing.data.model_copy(update={"fail": False})})
+        await produce(cfg, prefix + "pings", [fixed])
+        await eventually(
+            lambda: applied(database_url, schema), lambda v: v == [7], what="re-driven ping"
+        )
+        await produce(cfg, prefix + "pings", [fixed])  # and a second re-drive is a duplicate
+        await asyncio.sleep(1.5)
+    finally:
+        await runtime.stop()
+    assert await applied(database_url, schema) == [7]
+    assert dict(dead.headers)["ce_id"] == failing.id.encode()
+    assert len(await read_topic(cfg, prefix + "pings.dlq", seconds=1)) == 1

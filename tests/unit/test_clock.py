@@ -50,3 +50,13 @@ def test_clock_from_settings():
         clock_from_settings(60, "2026-11-02T08:30:00")
     with pytest.raises(ValueError):
         ScaledClock(0)
+
+
+def test_processes_with_one_anchor_share_one_clock():
+    import time
+
+    anchor = time.time() - 10  # the clock started ten wall seconds ago
+    early = ScaledClock(60, T0, anchor)
+    late = ScaledClock(60, T0, anchor)
+    assert abs((early.now() - late.now()).total_seconds()) < 1
+    assert timedelta(minutes=9, seconds=59) < early.now() - T0 < timedelta(minutes=11)
