@@ -60,26 +60,14 @@ MediaUrls = Annotated[
     list[Annotated[AnyUrl, UrlConstraints(max_length=2048)]], Field(max_length=20)
 ]
 
+#: A channel id from the reference data (channels.json): the set is data, not code,
+#: so a city adds a channel without a release; intake refuses ids it does not know.
+Channel = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]{1,31}$")]
+
 # Bounded sets, not free strings: each becomes a metric label somewhere, and a
 # typo in a producer should fail at the producer.
-Channel = Literal[
-    "hotline_12345",  # government hotline
-    "hotline_12319",  # city-construction hotline
-    "hotline_local",  # local numbers such as 83812319
-    "inspector",  # supervision inspectors' patrol app (城管通)
-    "grid_worker",  # grid workers' app
-    "citizen_app",  # photo reports: 微信随手拍, city apps, web
-    "video",  # video analytics
-    "drone",
-    "sensor",
-    "media",  # media and online opinion
-    "superior",  # handed down by a superior (交办)
-    "leadership",  # leadership inspections (暗访/明查)
-    "proposal",  # people's congress and CPPCC proposals
-    "open311",  # third-party Open311 GeoReport v2 clients
-]
 Kind = Literal["component", "event"]  # 部件 / 事件
-Urgency = Literal["normal", "urgent"]  # urgent cases count natural time
+Urgency = Literal["ordinary", "urgent"]  # as the catalogue spells it; urgent counts natural time
 Tier = Literal["ordinary", "engineering", "special"]  # 一般性 / 工程性 / 特殊性
 AreaClass = Literal["A", "B", "C"]  # core / general / fringe
 TimerKind = Literal["sign_for", "handle", "verify"]

@@ -52,7 +52,8 @@ class Channel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$")
+    # The same spelling as the events' ``channel`` field, which names these ids.
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_]{1,31}$")
     kind: ChannelKind
     name_zh: str = Field(min_length=1)
     name_en: str = Field(min_length=1)

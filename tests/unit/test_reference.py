@@ -206,7 +206,7 @@ def test_codes_nest(sample: ReferenceData) -> None:
 def test_lookups_of_unknown_keys(sample: ReferenceData) -> None:
     assert sample.cell("32050800100199") is None
     assert sample.department("no-such-department") is None
-    assert sample.channel("hotline-12345") is not None
+    assert sample.channel("hotline_12345") is not None
     assert sample.channel("pigeon") is None
     with pytest.raises(KeyError):
         sample.street_office("320508999")
@@ -564,7 +564,7 @@ def test_invalid_json_names_the_file(tmp_path: Path) -> None:
 
 def test_wrong_top_level_shape(tmp_path: Path) -> None:
     city = copy_of_sample(tmp_path)
-    (city / "channels.json").write_text('{"id": "hotline-12345"}', encoding="utf-8")
+    (city / "channels.json").write_text('{"id": "hotline_12345"}', encoding="utf-8")
     with pytest.raises(
         ReferenceDataError, match=r"^channels\.json: must be a JSON array of records$"
     ):
