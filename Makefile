@@ -26,7 +26,7 @@ test-unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared services
+	$(BIN)/mypy shared services ops
 
 docs: $(STAMP)
 	$(PYTHON) -m shared.asyncapi --write docs/asyncapi.json

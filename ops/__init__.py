@@ -1,0 +1,1 @@
+"""Operators' tools: the `citycases` command line, the city simulator, `make run`."""

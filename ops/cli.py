@@ -1,0 +1,190 @@
+"""`citycases`: the operators' command line (one entry point, subcommands).
+
+    citycases topics create [--partitions N]     create every registry topic and its DLQ
+    citycases topics describe                    partitions and end offsets of each topic
+    citycases dlq list TOPIC                     what TOPIC.dlq holds, with the error of each
+    citycases dlq redrive TOPIC [--offset N ...] publish dead letters back to TOPIC
+    citycases simulate [--reports N]             run the city simulator against the running system
+
+Settings come from the environment, as for the services (KAFKA_*, TOPIC_PREFIX, ...);
+`make up` writes them to .env.local.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from ops import dlq
+from shared.kafka import client_options, ensure_topics
+from shared.settings import ServiceSettings
+from shared.topics import all_topics, topic_name
+
+console = Console()
+
+
+def _settings() -> ServiceSettings:
+    return ServiceSettings(service_name="citycases-cli")
+
+
+async def topics_create(args: argparse.Namespace) -> int:
+    s = _settings()
+    wanted = {t.name: t.partitions for t in all_topics(s.topic_prefix, partitions=args.partitions)}
+    created = await ensure_topics(s.kafka, wanted, replication=args.replication)
+    for name in sorted(wanted):
+        console.print(
+            f"{'created' if name in created else 'exists '}  {name} ({wanted[name]} partitions)"
+        )
+    return 0
+
+
+async def topics_describe(args: argparse.Namespace) -> int:
+    s = _settings()
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(s.kafka))
+    await consumer.start()
+    try:
+        topics = await consumer.topics()
+        table = Table("topic", "partitions", "messages (end offsets)")
+        for t in all_topics(s.topic_prefix):
+            if t.name not in topics:
+                table.add_row(t.name, "missing", "")
+                continue
+            tps = [
+                TopicPartition(t.name, p)
+                for p in sorted(consumer.partitions_for_topic(t.name) or ())
+            ]
+            ends = await consumer.end_offsets(tps) if tps else {}
+            table.add_row(t.name, str(len(tps)), str(sum(ends.values())))
+        console.print(table)
+    finally:
+        await consumer.stop()
+    return 0
+
+
+async def dlq_list(args: argparse.Namespace) -> int:
+    s = _settings()
+    letters = await dlq.read_dead_letters(s.kafka, topic_name(args.topic, s.topic_prefix) + ".dlq")
+    table = Table("partition", "offset", "exception", "message", "from", "attempt")
+    for d in letters:
+        origin = f"{d.error('topic')}[{d.error('partition')}]@{d.error('offset')}"
+        table.add_row(
+            str(d.partition),
+            str(d.offset),
+            d.error("exception"),
+            d.error("message")[:80],
+            origin,
+            d.error("attempt"),
+        )
+    console.print(table)
+    console.print(f"{len(letters)} dead letter(s)")
+    return 0
+
+
+async def dlq_redrive(args: argparse.Namespace) -> int:
+    s = _settings()
+    letters = await dlq.read_dead_letters(s.kafka, topic_name(args.topic, s.topic_prefix) + ".dlq")
+    if args.offset:
+        chosen = [d for d in letters if d.offset in set(args.offset)]
+        missing = set(args.offset) - {d.offset for d in chosen}
+        if missing:
+            console.print(f"[red]no dead letter at offset(s) {sorted(missing)}[/red]")
+            return 2
+    else:
+        chosen = letters
+    with Progress(console=console) as progress:
+        task = progress.add_task("re-driving", total=len(chosen))
+        for letter in chosen:
+            await dlq.redrive(s.kafka, [letter])
+            progress.advance(task)
+    console.print(f"re-drove {len(chosen)} message(s) to {args.topic}")
+    return 0
+
+
+async def simulate(args: argparse.Namespace) -> int:
+    from ops.simulator.run import CitySimulator
+    from shared.clock import clock_from_settings
+    from shared.reference import load_reference
+
+    s = _settings()
+    ref = load_reference()
+    clock = clock_from_settings(s.clock_scale, s.clock_start, s.clock_anchor)
+    sim = CitySimulator(
+        ref, s.kafka, clock, prefix=s.topic_prefix, seed=args.seed, dispatch_url=args.dispatch_url
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = asyncio.create_task(sim.run(stop, max_reports=args.reports))
+    with Progress(console=console) as progress:
+        task = progress.add_task("reports submitted", total=args.reports)
+        while not runner.done() and not stop.is_set():
+            progress.update(task, completed=sim.submitted.total())
+            if (
+                args.reports is not None
+                and sim.submitted.total() >= args.reports
+                and args.exit_when_done
+            ):
+                stop.set()
+            await asyncio.sleep(0.5)
+    stop.set()
+    await runner
+    console.print(f"submitted {sim.submitted.total()} reports; answered {dict(sim.answered)}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="citycases", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    topics = sub.add_parser(
+        "topics", help="create or describe the registry's topics"
+    ).add_subparsers(dest="action", required=True)
+    create = topics.add_parser("create")
+    create.add_argument("--partitions", type=int, default=None, help="override every default")
+    create.add_argument("--replication", type=int, default=1)
+    create.set_defaults(run=topics_create)
+    topics.add_parser("describe").set_defaults(run=topics_describe)
+
+    dead = sub.add_parser("dlq", help="list or re-drive dead letters").add_subparsers(
+        dest="action", required=True
+    )
+    listing = dead.add_parser("list")
+    listing.add_argument("topic", help="the source topic, e.g. reports")
+    listing.set_defaults(run=dlq_list)
+    again = dead.add_parser("redrive")
+    again.add_argument("topic")
+    again.add_argument(
+        "--offset", type=int, action="append", help="only these DLQ offsets (repeatable)"
+    )
+    again.set_defaults(run=dlq_redrive)
+
+    sim = sub.add_parser("simulate", help="run the city simulator against the running system")
+    sim.add_argument("--reports", type=int, default=None, help="stop submitting after N reports")
+    sim.add_argument(
+        "--exit-when-done", action="store_true", help="exit once N reports are submitted"
+    )
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--dispatch-url", default="http://127.0.0.1:8081", help="dispatch's HTTP API")
+    sim.set_defaults(run=simulate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    result: Any = asyncio.run(args.run(args))
+    return int(result)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
