@@ -39,6 +39,10 @@ up: $(STAMP)
 down: $(STAMP)
 	$(PYTHON) -m shared.devstack down
 
+## The whole system with a simulated city and a live view, until Ctrl-C (CLOCK_SCALE=1200 by default).
+run: $(STAMP)
+	$(PYTHON) -m ops.stack
+
 ## Benchmarks print numbers and write bench/results/*.json (BENCH="intake dispatch" for some).
 bench: $(STAMP)
 	$(PYTHON) -m shared.devstack run -- $(PYTHON) -m bench $(BENCH)

@@ -1,0 +1,188 @@
+"""`make run`: the whole system on one machine, with a simulated city, until Ctrl-C.
+
+Brings up the broker and Postgres the way `make test` does (shared.devstack),
+creates the topics, starts the four services as separate processes on one
+scaled clock (CLOCK_SCALE, CLOCK_START and a shared CLOCK_ANCHOR), runs the
+city simulator, and shows a live view. Ctrl-C stops the simulator, then the
+services (SIGTERM, so each drains cleanly), then what devstack started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+
+from ops.simulator.run import CitySimulator
+from ops.view import CityView, Snapshot
+from shared import devstack
+from shared.clock import ScaledClock
+from shared.kafka import ensure_topics
+from shared.reference import load_reference
+from shared.settings import KafkaSettings
+from shared.topics import all_topics
+
+SERVICES = {"intake": 8080, "dispatch": 8081, "supervision": 8082, "scoring": 8083}
+DEFAULT_START = "2026-11-02T08:00:00+08:00"  # a Monday morning in the sample calendar's year
+LOGS = devstack.STATE_DIR / "logs"
+
+
+@dataclass
+class City:
+    scale: float
+    start: datetime
+    partitions: int
+    env: dict[str, str] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
+
+    def service_env(self, name: str, anchor: float) -> dict[str, str]:
+        return {
+            **os.environ,
+            **self.env,
+            "HTTP_PORT": str(self.ports[name]),
+            "CLOCK_SCALE": str(self.scale),
+            "CLOCK_START": self.start.isoformat(),
+            "CLOCK_ANCHOR": repr(anchor),
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        }
+
+    def start_services(self, anchor: float) -> None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        for name in SERVICES:
+            log = open(LOGS / f"{name}.log", "ab")
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{name}"],
+                env=self.service_env(name, anchor),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=devstack.ROOT,
+            )
+
+    async def wait_ready(self, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        async with httpx.AsyncClient(timeout=1) as http:
+            for name, port in self.ports.items():
+                while True:
+                    if self.procs[name].poll() is not None:
+                        raise RuntimeError(f"{name} exited; see {LOGS / (name + '.log')}")
+                    with contextlib.suppress(httpx.TransportError):
+                        if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                            break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(
+                            f"{name} not ready after {seconds:.0f}s; see {LOGS / (name + '.log')}"
+                        )
+                    await asyncio.sleep(0.2)
+
+    def stop_services(self) -> dict[str, int]:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        codes = {}
+        for name, proc in self.procs.items():
+            try:
+                codes[name] = proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes[name] = proc.wait()
+        return codes
+
+
+async def run_city(
+    city: City, stop: asyncio.Event, headless: bool, until_every_topic: bool
+) -> Snapshot:
+    kafka = KafkaSettings()  # the environment holds the stack's settings by now
+    prefix = os.environ.get("TOPIC_PREFIX", "")
+    await ensure_topics(
+        kafka, {t.name: (city.partitions if not t.is_dlq else 1) for t in all_topics(prefix)}
+    )
+    anchor = time.time()
+    clock = ScaledClock(city.scale, city.start, anchor)
+    city.start_services(anchor)
+    await city.wait_ready()
+    ref = load_reference()
+    sim = CitySimulator(
+        ref, kafka, clock, prefix=prefix, dispatch_url=f"http://127.0.0.1:{city.ports['dispatch']}"
+    )
+    simulating = asyncio.create_task(sim.run(stop))
+    view = CityView(
+        clock=clock, scale=city.scale, ports=city.ports, simulator=sim, kafka=kafka, prefix=prefix
+    )
+    snapshot = Snapshot()
+    try:
+        snapshot = await view.show(stop, headless=headless, until_every_topic=until_every_topic)
+    finally:
+        stop.set()
+        await simulating
+    return snapshot
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ops.stack", description=__doc__)
+    parser.add_argument("--scale", type=float, default=float(os.environ.get("CLOCK_SCALE", "1200")))
+    parser.add_argument("--start", default=os.environ.get("CLOCK_START", DEFAULT_START))
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--headless", action="store_true", help="print a line every few seconds, no live screen"
+    )
+    parser.add_argument(
+        "--until-every-topic",
+        action="store_true",
+        help="stop once every topic has events and every service is healthy (a smoke test)",
+    )
+    parser.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    stack = devstack.start(f"citycases_run_{uuid.uuid4().hex[:8]}", fresh_database=True)
+    os.environ.update(stack.env)  # the simulator, the view and the services all read it
+    city = City(
+        scale=args.scale,
+        start=datetime.fromisoformat(args.start),
+        partitions=args.partitions,
+        env=stack.env,
+    )
+    stop = asyncio.Event()
+
+    async def go() -> Snapshot:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if args.seconds is not None:
+            loop.call_later(args.seconds, stop.set)
+        return await run_city(city, stop, args.headless, args.until_every_topic)
+
+    try:
+        snapshot = asyncio.run(go())
+    finally:
+        codes = city.stop_services()
+        devstack.stop(stack)
+    elapsed = time.monotonic() - started
+    print(f"stopped after {elapsed:.0f}s; services exited with {codes}")
+    if args.until_every_topic:
+        ok = (
+            snapshot.every_topic_has_events
+            and snapshot.all_healthy
+            and all(c == 0 for c in codes.values())
+        )
+        print(
+            f"every topic had events: {snapshot.every_topic_has_events}; healthy: {snapshot.all_healthy}"
+        )
+        print(f"topics: {snapshot.topic_counts}")
+        return 0 if ok else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
