@@ -131,7 +131,10 @@ class OutboxRelay:
             try:
                 async with self.pool.acquire() as conn:
                     if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_id):
-                        # Another instance is the publisher; stand by.
+                        # Another instance is the publisher; stand by, and let its gauges
+                        # speak for the backlog rather than this replica's last reading.
+                        metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
+                        metrics.OUTBOX_AGE.labels(self.service).set(0)
                         await self._sleep(self.poll_seconds)
                         continue
                     try:
