@@ -6,6 +6,7 @@ aiokafka producer so it controls acks and ordering itself.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any
 
@@ -74,8 +75,24 @@ def broker_security(cfg: KafkaSettings) -> BaseSecurity | None:
     )
 
 
+class ServiceBroker(KafkaBroker):
+    """faststream's broker, starting its subscribers side by side.
+
+    Each subscriber joins its consumer group on start, which takes a session
+    timeout's worth of waiting on some brokers; one after another, a service
+    with four subscriptions sat idle for four of them.
+    """
+
+    async def start(self) -> None:
+        await self.connect()
+        await asyncio.gather(*(sub.start() for sub in self.subscribers))
+        for pub in self.publishers:
+            await pub.start()
+        self.running = True
+
+
 def make_broker(cfg: KafkaSettings, client_id: str) -> KafkaBroker:
-    return KafkaBroker(
+    return ServiceBroker(
         cfg.bootstrap_servers,
         client_id=client_id,
         security=broker_security(cfg),

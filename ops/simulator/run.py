@@ -56,8 +56,12 @@ log = logging.getLogger(__name__)
 SOURCE = "simulator"
 
 
+#: How the sample city behaves; not reference data (no service reads it), so it lives here.
+SAMPLE_BEHAVIOUR = Path(__file__).with_name("sample-city.json")
+
+
 def default_behaviour(ref: ReferenceData) -> Behaviour:
-    return load_behaviour(Path(ref.directory) / "simulation.json")
+    return load_behaviour(SAMPLE_BEHAVIOUR)
 
 
 @dataclass
