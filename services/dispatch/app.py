@@ -2,23 +2,62 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.dispatch import api, metrics, store
+from services.dispatch.domain.cases import Rulebook
+from services.dispatch.handlers import batch_handler
 from services.dispatch.settings import Settings
-from shared.runtime import ServiceRuntime
+from shared.reference import load_reference
+from shared.runtime import ServiceRuntime, Subscription
 
 SCHEMA = "dispatch"
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: Topics dispatch follows; each its own consumer group, so a rebalance of one stalls no other.
+TOPICS = ("cases", "feedback", "supervision")
+
+
+@dataclass
+class DispatchRuntime(ServiceRuntime):
+    """The runtime with the city's rules, read when the service starts, not when it is built."""
+
+    rulebook: Rulebook | None = None
+
+    @property
+    def rules(self) -> Rulebook:
+        assert self.rulebook is not None, "dispatch not started: no rules loaded"
+        return self.rulebook
+
+    def now(self) -> datetime:
+        assert self.clock is not None
+        return self.clock.now()
+
+    async def start(self) -> None:
+        # Broken reference data stops start-up here, naming file, record and field,
+        # before any event could be dead-lettered for want of a rule.
+        directory = self.settings.reference_data_dir
+        self.rulebook = Rulebook.of(load_reference(Path(directory) if directory else None))
+        await super().start()
+        async with self.db.acquire() as conn:
+            metrics.QUEUE_LENGTH.set(await store.queue_length(conn))
 
 
 def build(settings: Settings | None = None) -> ServiceRuntime:
     settings = settings or Settings()
-    return ServiceRuntime(
-        settings=settings,
-        schema=SCHEMA,
-        migrations_dir=MIGRATIONS,
-        subscriptions=[],
-        app=FastAPI(title="dispatch"),
+    app = FastAPI(
+        title="dispatch",
+        description="Routes every case to its department (条) and area (块), starts its clocks, "
+        "walks returns through the candidates and queues what no rule can place for a human "
+        "dispatcher.",
     )
+    runtime = DispatchRuntime(settings=settings, schema=SCHEMA, migrations_dir=MIGRATIONS, app=app)
+    handler = batch_handler(runtime)
+    runtime.subscriptions = [
+        Subscription(topic, handler, group_suffix=f".{topic}") for topic in TOPICS
+    ]
+    api.install(app, runtime)
+    return runtime

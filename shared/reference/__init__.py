@@ -27,6 +27,7 @@ from shared.reference.catalogue import (
     Urgency,
 )
 from shared.reference.dataset import ReferenceData
+from shared.reference.dispatching import DispatchRules
 from shared.reference.errors import ReferenceDataError
 from shared.reference.geography import (
     AreaClass,
@@ -44,6 +45,7 @@ from shared.reference.loader import (
     reference_directory,
 )
 from shared.reference.organisation import Channel, ChannelKind, Department, DepartmentKind
+from shared.reference.routing import RoutingRule, RuleMatch
 from shared.reference.scoring import Band, Indicator, ScoreTerm, ScoringRules
 from shared.reference.supervision import Addressee, NoticeLevel, SupervisionRules
 from shared.reference.time_limits import Duration, TimeLimit, TimeUnit
@@ -67,6 +69,7 @@ __all__ = [
     "Community",
     "Department",
     "DepartmentKind",
+    "DispatchRules",
     "District",
     "DuplicateRule",
     "Duration",
@@ -82,6 +85,8 @@ __all__ = [
     "ReferenceData",
     "ReferenceDataError",
     "ReportField",
+    "RoutingRule",
+    "RuleMatch",
     "ScoreTerm",
     "ScoringRules",
     "Street",

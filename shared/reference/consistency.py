@@ -14,8 +14,9 @@ from shared.reference.calendar_data import CalendarData
 from shared.reference.catalogue import Category, CategoryMajor
 from shared.reference.errors import ReferenceDataError
 from shared.reference.files import Record
-from shared.reference.geography import Community, District, GridCell, Street
+from shared.reference.geography import AreaClass, Community, District, GridCell, Street
 from shared.reference.organisation import Channel, Department, DepartmentKind
+from shared.reference.routing import CANDIDATE_WORDS, RoutingRule
 
 # Degrees; about 1 cm, far below the 7 decimals a cell's corners are written with.
 _BBOX_TOLERANCE = 1e-6
@@ -261,3 +262,89 @@ def check_calendar(calendar: CalendarData) -> None:
                 "holiday",
                 f"unknown holiday {makeup.holiday!r} (no such name_en in holidays)",
             )
+
+
+# Fields of a routing rule that name records of other files: (what they name, where).
+_REFERENCED = {
+    "match.categories": ("category", "categories.json"),
+    "match.streets": ("street", "streets.json"),
+    "co_departments": ("department", "departments.json"),
+}
+
+
+def check_routing(
+    rules: Sequence[Record[RoutingRule]],
+    categories: Sequence[Record[Category]],
+    departments: Sequence[Record[Department]],
+    streets: Sequence[Record[Street]],
+) -> None:
+    """Every name in ``routing.json`` resolves, and every rule can match some case first."""
+    file = "routing.json"
+    unique(file, rules, "id", lambda rule: rule.id)
+    category_kinds = {record.model.code: record.model.kind for record in categories}
+    department_ids = {record.model.id for record in departments}
+    street_codes = {record.model.code for record in streets}
+
+    def known(
+        record: Record[RoutingRule], field: str, values: Sequence[str], ids: set[str]
+    ) -> None:
+        what, source = _REFERENCED[field]
+        for index, value in enumerate(values):
+            if value not in ids:
+                raise ReferenceDataError(
+                    file,
+                    record.label,
+                    f"{field}[{index}]",
+                    f"unknown {what} {value!r} (not in {source})",
+                )
+
+    # What each rule covers, resolved to sets, to find rules that can never match first.
+    covered: list[tuple[Record[RoutingRule], frozenset[str], frozenset[str], frozenset[str]]] = []
+    for record in rules:
+        rule = record.model
+        match = rule.match
+        known(record, "match.categories", match.categories, set(category_kinds))
+        known(record, "match.streets", match.streets, street_codes)
+        if rule.owner is not None and rule.owner not in department_ids:
+            raise ReferenceDataError(
+                file,
+                record.label,
+                "owner",
+                f"unknown department {rule.owner!r} (not in departments.json)",
+            )
+        for index, candidate in enumerate(rule.candidates or ()):
+            if candidate not in CANDIDATE_WORDS and candidate not in department_ids:
+                raise ReferenceDataError(
+                    file,
+                    record.label,
+                    f"candidates[{index}]",
+                    f"unknown department {candidate!r} (not in departments.json,"
+                    f" and not one of {list(CANDIDATE_WORDS)})",
+                )
+        known(record, "co_departments", rule.co_departments, department_ids)
+
+        cats = frozenset(
+            code
+            for code, kind in category_kinds.items()
+            if (not match.categories or code in match.categories)
+            and (not match.kinds or kind in match.kinds)
+        )
+        if not cats:
+            raise ReferenceDataError(
+                file,
+                record.label,
+                "match.kinds",
+                "no category of the listed categories is of the listed kinds",
+            )
+        places = frozenset(match.streets) if match.streets else frozenset(street_codes)
+        classes = frozenset(match.area_classes) if match.area_classes else frozenset(AreaClass)
+        for earlier, e_cats, e_places, e_classes in covered:
+            if cats <= e_cats and places <= e_places and classes <= e_classes:
+                raise ReferenceDataError(
+                    file,
+                    record.label,
+                    "match",
+                    f"can never match: {earlier.label} comes first and matches every case"
+                    " this rule matches (put the more specific rule first)",
+                )
+        covered.append((record, cats, places, classes))

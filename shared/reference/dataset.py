@@ -13,8 +13,10 @@ from pathlib import Path
 
 from shared.reference.calendar_data import CalendarData
 from shared.reference.catalogue import Category, CategoryKind, CategoryMajor
+from shared.reference.dispatching import DispatchRules
 from shared.reference.geography import Community, District, GridCell, Street
 from shared.reference.organisation import Channel, Department, DepartmentKind
+from shared.reference.routing import RoutingRule
 from shared.reference.scoring import ScoringRules
 from shared.reference.supervision import SupervisionRules
 
@@ -35,6 +37,9 @@ class ReferenceData:
     calendar: CalendarData
     scoring: ScoringRules
     supervision: SupervisionRules
+    # Defaults keep a set built without them (tests, tools) routing by the catalogue alone.
+    routing: tuple[RoutingRule, ...] = ()
+    dispatch: DispatchRules = field(default_factory=DispatchRules)
 
     _streets: dict[str, Street] = field(init=False, repr=False)
     _communities: dict[str, Community] = field(init=False, repr=False)
@@ -74,6 +79,13 @@ class ReferenceData:
     def major_of(self, category: Category) -> CategoryMajor:
         """The major class (大类) a category belongs to."""
         return self._majors[(category.kind, category.major)]
+
+    def routing_rule(self, category: Category, street: str, area_class: str) -> RoutingRule | None:
+        """The first rule of ``routing.json`` matching such a case, or None: route by the catalogue."""
+        for rule in self.routing:
+            if rule.match.matches(category, street, area_class):
+                return rule
+        return None
 
     # -- places ----------------------------------------------------------------
 

@@ -15,10 +15,12 @@ from shared.reference import consistency
 from shared.reference.calendar_data import CalendarData
 from shared.reference.catalogue import Category, CategoryMajor
 from shared.reference.dataset import ReferenceData
+from shared.reference.dispatching import DispatchRules
 from shared.reference.errors import ReferenceDataError
 from shared.reference.files import read_csv_records, read_document, read_records
 from shared.reference.geography import Community, District, GridCell, Street
 from shared.reference.organisation import Channel, Department
+from shared.reference.routing import RoutingRule
 from shared.reference.scoring import ScoringRules
 from shared.reference.supervision import SupervisionRules
 
@@ -38,6 +40,8 @@ FILES = (
     "calendar.json",
     "scoring.json",
     "supervision.json",
+    "routing.json",
+    "dispatch.json",
 )
 
 
@@ -69,12 +73,15 @@ def load_reference(directory: Path | None = None) -> ReferenceData:
     calendar = read_document(directory, "calendar.json", CalendarData)
     scoring = read_document(directory, "scoring.json", ScoringRules)
     supervision = read_document(directory, "supervision.json", SupervisionRules)
+    routing = read_records(directory, "routing.json", RoutingRule)
+    dispatch = read_document(directory, "dispatch.json", DispatchRules)
 
     consistency.check_places(district, streets, communities, cells)
     consistency.check_departments(departments, streets)
     consistency.check_catalogue(majors, categories, departments)
     consistency.check_channels(channels)
     consistency.check_calendar(calendar)
+    consistency.check_routing(routing, categories, departments, streets)
 
     return ReferenceData(
         directory=directory,
@@ -89,4 +96,6 @@ def load_reference(directory: Path | None = None) -> ReferenceData:
         calendar=calendar,
         scoring=scoring,
         supervision=supervision,
+        routing=tuple(record.model for record in routing),
+        dispatch=dispatch,
     )
