@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
+from datetime import datetime
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -25,3 +27,16 @@ def new_ulid(now_ms: int | None = None) -> str:
     ms = int(time.time() * 1000) if now_ms is None else now_ms
     rand = int.from_bytes(os.urandom(10), "big")
     return _b32(ms, 10) + _b32(rand, 16)
+
+
+def derived_event_id(cause_id: str, index: int, at: datetime) -> str:
+    """The id of the ``index``-th event that the event ``cause_id`` led to: the same every time.
+
+    ULID-shaped like every other id (48 bits of milliseconds, here the event
+    time, then 80 bits, here a hash of the cause), so that rebuilding a
+    service's state by replaying its topics publishes the very same ids and
+    every downstream inbox drops them as already seen.
+    """
+    millis = int(at.timestamp() * 1000)
+    digest = int.from_bytes(hashlib.sha256(f"{cause_id}/{index}".encode()).digest()[:10], "big")
+    return _b32(millis, 10) + _b32(digest, 16)

@@ -10,7 +10,6 @@ order right after the registration arrives.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from services.dispatch.domain.cases import (
 )
 from shared.consumer import BatchHandler
 from shared.events import CaseEscalated, CaseRegistered, CaseReturned, Envelope, make_event
+from shared.ids import derived_event_id
 from shared.outbox import Tx
 
 log = logging.getLogger(__name__)
@@ -163,27 +163,3 @@ def _ignored(env: Envelope, why: str) -> None:
         why,
         extra={"case_id": env.subject, "event_id": env.id},
     )
-
-
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-def derived_event_id(cause_id: str, index: int, at: datetime) -> str:
-    """The id of the ``index``-th event that the event ``cause_id`` led to: the same every time.
-
-    ULID-shaped like every other id (48 bits of milliseconds, here the event
-    time, then 80 bits, here a hash of the cause), so that rebuilding
-    dispatch's state by replaying its topics publishes the very same ids and
-    every downstream inbox drops them as already seen.
-    """
-    millis = int(at.timestamp() * 1000)
-    digest = int.from_bytes(hashlib.sha256(f"{cause_id}/{index}".encode()).digest()[:10], "big")
-    return _base32(millis, 10) + _base32(digest, 16)
-
-
-def _base32(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        chars.append(_CROCKFORD[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))

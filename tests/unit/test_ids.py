@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from services.dispatch.handlers import derived_event_id
-from shared.ids import new_ulid
+from shared.ids import derived_event_id, new_ulid
 
 ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 AT = datetime(2026, 3, 10, 2, tzinfo=UTC)
