@@ -83,6 +83,7 @@ def subscribe(
         auto_offset_reset="earliest",
         max_records=cfg.max_batch,
         batch_timeout_ms=cfg.batch_timeout_ms,
+        fetch_max_wait_ms=cfg.fetch_max_wait_ms,
         session_timeout_ms=cfg.session_timeout_ms,
         heartbeat_interval_ms=cfg.heartbeat_interval_ms,
         decoder=_raw,
