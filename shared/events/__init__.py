@@ -50,7 +50,7 @@ from shared.events.supervision import (
 from shared.events.types import Deadlines, ReportLocation
 
 #: Version of the contract as a whole; bump it when any event model changes.
-CONTRACT_VERSION = "1.0.0"
+CONTRACT_VERSION = "1.1.0"
 
 __all__ = [
     "CONTRACT_VERSION",

@@ -109,6 +109,7 @@ class CaseMerged(EventData):
 
 
 RejectionCode = Literal[
+    "unknown_channel",
     "unknown_category",
     "missing_field",
     "invalid_field",
