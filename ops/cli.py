@@ -5,6 +5,10 @@
     citycases dlq list TOPIC                     what TOPIC.dlq holds, with the error of each
     citycases dlq redrive TOPIC [--offset N ...] publish dead letters back to TOPIC
     citycases simulate [--reports N]             run the city simulator against the running system
+    citycases report daily --date D --out F      日报备 as a self-contained HTML page (charts included)
+    citycases report weekly --week W --out F     周调度, e.g. --week 2026-W45
+    citycases recompute [--schema S]             rebuild every score from the topics and compare
+    citycases replay TOPIC --service NAME        rewind NAME's consumer group on TOPIC to the start
 
 Settings come from the environment, as for the services (KAFKA_*, TOPIC_PREFIX, ...);
 `make up` writes them to .env.local.
@@ -141,6 +145,66 @@ async def simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+async def report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ops.reports import export
+    from shared.reference import load_reference
+
+    when = args.date if args.kind == "daily" else args.week
+    if not when:
+        console.print(
+            f"[red]report {args.kind} needs --{'date' if args.kind == 'daily' else 'week'}[/red]"
+        )
+        return 2
+    with Progress(console=console, transient=True) as progress:
+        progress.add_task(f"fetching the {args.kind} figures", total=None)
+        page = await export(args.kind, when, args.scoring_url, load_reference())
+    await asyncio.to_thread(Path(args.out).write_text, page, encoding="utf-8")
+    console.print(f"wrote {args.out} ({len(page) // 1024} KiB)")
+    return 0
+
+
+async def recompute(args: argparse.Namespace) -> int:
+    from services.scoring.recompute import main as recompute_main
+
+    argv = ["--schema", args.schema] if args.schema else []
+    return await asyncio.to_thread(recompute_main, argv)
+
+
+async def replay(args: argparse.Namespace) -> int:
+    """Rewind a service's consumer group on one topic: the service re-reads it from the start.
+
+    The service must be stopped (a live member would rejoin at its committed
+    position). Its inbox drops every event it has already applied, so a replay
+    into a running schema changes nothing; into an emptied schema it rebuilds.
+    """
+    s = _settings()
+    topic = topic_name(args.topic, s.topic_prefix)
+    group = f"{s.topic_prefix}{args.service}.{args.topic}" if args.group is None else args.group
+    consumer = AIOKafkaConsumer(
+        topic, group_id=group, enable_auto_commit=False, **client_options(s.kafka)
+    )
+    await consumer.start()
+    try:
+        for _ in range(100):
+            if consumer.assignment():
+                break
+            await consumer.getmany(timeout_ms=200)
+        tps = list(consumer.assignment())
+        if not tps:
+            console.print(
+                f"[red]could not join group {group} on {topic} (is the service stopped?)[/red]"
+            )
+            return 2
+        starts = await consumer.beginning_offsets(tps)
+        await consumer.commit({tp: offset for tp, offset in starts.items()})
+    finally:
+        await consumer.stop()
+    console.print(f"rewound group {group} on {topic} ({len(tps)} partitions) to the start")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="citycases", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -177,6 +241,24 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--dispatch-url", default="http://127.0.0.1:8081", help="dispatch's HTTP API")
     sim.set_defaults(run=simulate)
+
+    rep = sub.add_parser("report", help="export the daily or weekly report as HTML")
+    rep.add_argument("kind", choices=["daily", "weekly"])
+    rep.add_argument("--date", help="the day, e.g. 2026-11-03 (daily)")
+    rep.add_argument("--week", help="the ISO week, e.g. 2026-W45 (weekly)")
+    rep.add_argument("--out", required=True, help="the HTML file to write")
+    rep.add_argument("--scoring-url", default="http://127.0.0.1:8083")
+    rep.set_defaults(run=report)
+
+    again_all = sub.add_parser("recompute", help="rebuild every score from the topics and compare")
+    again_all.add_argument("--schema", default=None, help="the schema to rebuild into")
+    again_all.set_defaults(run=recompute)
+
+    back = sub.add_parser("replay", help="rewind a stopped service's consumer group on one topic")
+    back.add_argument("topic", help="e.g. cases")
+    back.add_argument("--service", required=True, help="e.g. dispatch")
+    back.add_argument("--group", default=None, help="the group, if not <prefix><service>.<topic>")
+    back.set_defaults(run=replay)
     return p
 
 

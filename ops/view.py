@@ -93,7 +93,7 @@ async def collect(
                 params={"unit_type": "department", "period": period},
             )
         ).json()
-        rows = body.get("rows", body.get("units", [])) if isinstance(body, dict) else body
+        rows = body.get("units", []) if isinstance(body, dict) else []
         snap.ranking = rows if isinstance(rows, list) else []
     for topic in TOPICS:
         name = topic_name(topic.base, prefix)
