@@ -64,6 +64,10 @@ class ServiceRuntime:
     app: FastAPI | None = None
     background: list[Background] = field(default_factory=list)
     clock: Clock | None = None
+    # Called after every commit of a consumer batch or a `transaction()`: what a
+    # handler wrote is visible to other connections from then on (a scheduler
+    # that must see a newly armed timer listens here).
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
     # Fault-injection points for crash tests; no-ops in service.
     before_ack: Callable[[], None] = lambda: None
     after_publish: Callable[[], None] = lambda: None
@@ -91,6 +95,8 @@ class ServiceRuntime:
     def notify_outbox(self) -> None:
         if self.relay is not None:
             self.relay.notify()
+        for hook in self.after_commit:
+            hook()
 
     async def start(self) -> None:
         s = self.settings
