@@ -1,24 +1,99 @@
-"""Wiring of the supervision service: its schema, migrations, subscriptions and HTTP app."""
+"""Wiring of the supervision service: its schema, migrations, subscriptions, scheduler and HTTP app."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.supervision import metrics, store
+from services.supervision.api import add_routes
+from services.supervision.domain.timers import TIMER_NAMES
+from services.supervision.handlers import Supervision
+from services.supervision.scheduler import TimerScheduler
 from services.supervision.settings import Settings
-from shared.runtime import ServiceRuntime
+from shared.clock import Clock
+from shared.runtime import Background, ServiceRuntime, Subscription
+from shared.settings import ServiceSettings
 
 SCHEMA = "supervision"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+log = logging.getLogger(__name__)
 
-def build(settings: Settings | None = None) -> ServiceRuntime:
-    settings = settings or Settings()
-    return ServiceRuntime(
+
+def build(settings: ServiceSettings | None = None, clock: Clock | None = None) -> ServiceRuntime:
+    """The service, built without I/O; ``clock`` replaces the settings' clock (tests, simulation)."""
+    return build_with_scheduler(settings, clock)[0]
+
+
+def build_with_scheduler(
+    settings: ServiceSettings | None = None, clock: Clock | None = None
+) -> tuple[ServiceRuntime, TimerScheduler]:
+    """The service and its timer scheduler, for those who watch the scheduler itself."""
+    if settings is None:
+        settings = Settings()
+    elif not isinstance(settings, Settings):
+        settings = Settings.model_validate(settings.model_dump())
+    supervision = Supervision(reference_dir=settings.reference_data_dir)
+    scheduler = TimerScheduler(
+        supervision,
+        batch=settings.timer_batch,
+        workers=settings.timer_workers,
+        recheck_seconds=settings.timer_recheck_seconds,
+        contention_pause_seconds=settings.timer_contention_pause_seconds,
+        max_backoff_seconds=settings.retry_max_backoff_seconds,
+    )
+    supervision.on_armed = scheduler.armed
+    app = FastAPI(
+        title="supervision",
+        description="Deadline timers, warnings, overdue notices, verification and closing, "
+        "bounce-backs and look-backs of city cases.",
+    )
+    runtime = ServiceRuntime(
         settings=settings,
         schema=SCHEMA,
         migrations_dir=MIGRATIONS,
-        subscriptions=[],
-        app=FastAPI(title="supervision"),
+        # One consumer group per topic: a group spanning three topics rebalances
+        # three times as its consumers join, which takes seconds on every start.
+        subscriptions=[
+            Subscription("cases", supervision.handle_cases, group_suffix=".cases"),
+            Subscription(
+                "assignments", supervision.handle_assignments, group_suffix=".assignments"
+            ),
+            Subscription("feedback", supervision.handle_feedback, group_suffix=".feedback"),
+        ],
+        app=app,
+        background=[scheduler.run, _gauges(settings.gauge_refresh_seconds)],
+        clock=clock,
+        # Consumers' handlers run inside the consumer's transaction: a timer they arm
+        # exists for the scheduler's connections only once that commits.
+        after_commit=[scheduler.committed],
     )
+    add_routes(app, runtime)
+    return runtime, scheduler
+
+
+def _gauges(every_seconds: float) -> Background:
+    async def refresh_gauges(runtime: ServiceRuntime) -> None:
+        """Count armed timers by kind and overdue cases by department, now and then."""
+        departments: set[str] = set()
+        while True:
+            try:
+                async with runtime.db.acquire() as conn:
+                    kinds = await store.timers_by_kind(conn)
+                    overdue = await store.overdue_by_department(conn)
+                for kind in TIMER_NAMES:
+                    metrics.TIMERS_ARMED.labels(kind).set(kinds.get(kind, 0))
+                departments |= overdue.keys()
+                for department in departments:
+                    metrics.OVERDUE_CASES.labels(department).set(overdue.get(department, 0))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("could not refresh the supervision gauges: %r", exc)
+            await asyncio.sleep(every_seconds)
+
+    return refresh_gauges

@@ -1,0 +1,278 @@
+"""Supervision's consumers: each batch of ``cases``, ``assignments`` or ``feedback`` events,
+in the consumer's one transaction: lock the cases -> domain decision -> save the cases,
+re-sync their timers, emit.
+
+The timers table follows the case rows (``store.sync_timers``) in the same
+transaction, and the scheduler is told when a timer nearer than the one it
+sleeps for was armed, so it wakes early after the commit.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from services.supervision import metrics, store
+from services.supervision.domain import case as domain
+from services.supervision.domain.case import CaseState, Emission, Outcome
+from services.supervision.domain.rebound import (
+    Place,
+    find_rebound,
+    quarter_of,
+    rebound_event,
+    window_start,
+)
+from services.supervision.domain.rules import Rules
+from services.supervision.domain.timers import armed_timers, next_due
+from shared.calendar import WorkCalendar
+from shared.events.assignments import CaseDispatched, CaseEscalated, CaseRedispatched
+from shared.events.cases import CaseRegistered
+from shared.events.envelope import Envelope, make_event
+from shared.events.feedback import (
+    CaseAccepted,
+    CaseHandled,
+    CaseParked,
+    CaseUnparked,
+    CaseVerificationFailed,
+    CaseVerified,
+)
+from shared.events.supervision import (
+    CaseClosed,
+    CaseLookbackDue,
+    CaseNoticeIssued,
+    CaseOverdue,
+    CaseRebounded,
+    CaseReworkOrdered,
+    CaseWarned,
+)
+from shared.geo import bounding_box
+from shared.outbox import Tx
+from shared.reference import ReferenceData, load_reference
+
+if TYPE_CHECKING:
+    from shared.db import Connection
+
+#: ``source`` of every event supervision publishes.
+SOURCE = "supervision"
+
+
+@dataclass
+class Supervision:
+    """What the handlers and the scheduler share: reference data and the scheduler's wake-up.
+
+    Reference data is read on first use, not when the service is built, so
+    building stays free of I/O.
+    """
+
+    reference_dir: str | None = None
+    on_armed: Callable[[datetime], None] = field(default=lambda due: None)
+
+    @cached_property
+    def reference(self) -> ReferenceData:
+        return load_reference(Path(self.reference_dir) if self.reference_dir else None)
+
+    @cached_property
+    def rules(self) -> Rules:
+        ref = self.reference
+        return Rules(ref.supervision, WorkCalendar.from_data(ref.calendar))
+
+    def radius_m(self, category_code: str) -> float:
+        category = self.reference.category(category_code)
+        return category.duplicates.radius_m if category is not None else 0.0
+
+    # -- the consumers --------------------------------------------------------------
+
+    async def handle_cases(self, tx: Tx, events: Sequence[Envelope]) -> None:
+        """``case.registered``: learn the place and catch bounce-backs; the rest is intake's."""
+        registered = [e for e in events if isinstance(e.data, CaseRegistered)]
+        if not registered:
+            return
+        before = await store.lock_cases(tx.conn, (e.subject for e in registered))
+        states = dict(before)
+        emissions: list[Emission] = []
+        for env in registered:
+            data = env.data
+            assert isinstance(data, CaseRegistered)
+            state = states[data.case_id]
+            if state.registered_at is None:
+                state = domain.on_registered(state, data)
+                state, rebound = await self._rebound(tx.conn, state, data)
+                if rebound is not None:
+                    emissions.append(rebound)
+            states[data.case_id] = state
+        await self._save(tx, before, states, emissions)
+
+    async def handle_assignments(self, tx: Tx, events: Sequence[Envelope]) -> None:
+        """Dispatches arm (and re-arm) the timers; an escalation leaves nobody to chase."""
+        relevant = [
+            e
+            for e in events
+            if isinstance(e.data, (CaseDispatched, CaseRedispatched, CaseEscalated))
+        ]
+        if not relevant:
+            return
+        rules = self.rules
+        before = await store.lock_cases(tx.conn, (e.subject for e in relevant))
+        states = dict(before)
+        emissions: list[Emission] = []
+        for env in relevant:
+            data = env.data
+            state = states[env.subject]
+            if isinstance(data, (CaseDispatched, CaseRedispatched)):
+                outcome = domain.on_dispatched(state, data, rules)
+            else:
+                outcome = Outcome(domain.on_escalated(state, env.time))
+            states[env.subject] = outcome.state
+            emissions.extend(outcome.emissions)
+        await self._save(tx, before, states, emissions)
+
+    async def handle_feedback(self, tx: Tx, events: Sequence[Envelope]) -> None:
+        """What happened on the ground stops clocks, starts verification, closes or reworks."""
+        relevant = [e for e in events if isinstance(e.data, _FEEDBACK)]
+        if not relevant:
+            return
+        before = await store.lock_cases(tx.conn, (e.subject for e in relevant))
+        states = dict(before)
+        emissions: list[Emission] = []
+        for env in relevant:
+            outcome = self._feedback(states[env.subject], env)
+            states[env.subject] = outcome.state
+            emissions.extend(outcome.emissions)
+        await self._save(tx, before, states, emissions)
+
+    def _feedback(self, state: CaseState, env: Envelope) -> Outcome:
+        data, at, rules = env.data, env.time, self.rules
+        if isinstance(data, CaseAccepted):
+            return Outcome(domain.on_accepted(state, at))
+        if isinstance(data, CaseHandled):
+            return domain.on_handled(state, at, rules)
+        if isinstance(data, CaseVerified):
+            return domain.on_verified(state, at, rules, lookback=data.lookback)
+        if isinstance(data, CaseVerificationFailed):
+            return domain.on_verification_failed(
+                state, at, data.reason, rules, lookback=data.lookback
+            )
+        if isinstance(data, CaseParked):
+            return Outcome(domain.on_parked(state, at))
+        assert isinstance(data, CaseUnparked)
+        return Outcome(domain.on_unparked(state, at, rules))
+
+    # -- shared steps ---------------------------------------------------------------
+
+    async def _rebound(
+        self, conn: Connection, state: CaseState, data: CaseRegistered
+    ) -> tuple[CaseState, Emission | None]:
+        rule = self.rules.supervision.rebound
+        radius = self.radius_m(data.category_code)
+        place = Place(
+            case_id=data.case_id,
+            category_code=data.category_code,
+            grid_code=data.grid_code,
+            lat=data.lat,
+            long=data.long,
+            component_id=data.component_id,
+        )
+        at = data.registered_at
+        since = window_start(at, rule)
+        box = None
+        if data.lat is not None and data.long is not None and radius > 0:
+            box = bounding_box(data.lat, data.long, radius)
+        candidates = await store.closed_candidates(conn, place, since, at, box)
+        previous = find_rebound(place, at, candidates, radius, rule)
+        if previous is None:
+            return state, None
+        quarter = quarter_of(at, self.rules.calendar.timezone)
+        in_window, in_quarter = await store.earlier_rebounds(
+            conn, previous.place_key, since, quarter.label
+        )
+        event = rebound_event(place, data.area, previous, in_window, in_quarter, rule)
+        await store.record_rebound(
+            conn,
+            case_id=event.case_id,
+            place_key=event.place_key,
+            previous_case_id=event.previous_case_id,
+            category_code=event.category_code,
+            grid_code=event.grid_code,
+            area=event.area,
+            department=event.department,
+            count=event.count,
+            bureau_notice=event.bureau_notice,
+            key_problem=event.key_problem,
+            quarter=quarter.label,
+            rebounded_at=at,
+            in_quarter=in_quarter + 1,
+        )
+        state = replace(state, place_key=previous.place_key, rebound_of=previous.place.case_id)
+        return state, Emission(event, at)
+
+    async def _save(
+        self,
+        tx: Tx,
+        before: dict[str, CaseState],
+        states: dict[str, CaseState],
+        emissions: list[Emission],
+    ) -> None:
+        rules = self.rules
+        changed = [state for case_id, state in states.items() if state != before[case_id]]
+        await store.save_cases(tx.conn, changed)
+        rearmed = []
+        for state in changed:
+            armed = armed_timers(state, rules)
+            previous = before[state.case_id]
+            if armed != armed_timers(previous, rules) or state.is_parked != previous.is_parked:
+                rearmed.append((state, armed))
+        await store.sync_timers(tx.conn, rearmed)
+        for emission in emissions:
+            tx.emit(make_event(emission.data, source=SOURCE, time=emission.time))
+        count(emissions)
+        dues = [due for due in (next_due(state, rules) for state, _ in rearmed) if due is not None]
+        if dues:
+            self.on_armed(min(dues))
+
+
+_FEEDBACK = (
+    CaseAccepted,
+    CaseHandled,
+    CaseVerified,
+    CaseVerificationFailed,
+    CaseParked,
+    CaseUnparked,
+)
+
+
+def count(emissions: Sequence[Emission]) -> None:
+    """Count emitted events in the service's metrics (one increment per metric and label)."""
+    tally: Counter[tuple[str, str]] = Counter()
+    for emission in emissions:
+        data = emission.data
+        kind = type(data)
+        if kind is CaseWarned or kind is CaseOverdue:
+            tally[(data.event_type, data.timer)] += 1  # type: ignore[attr-defined]
+        elif kind is CaseNoticeIssued:
+            tally[(data.event_type, str(data.level))] += 1  # type: ignore[attr-defined]
+        elif kind is CaseClosed:
+            tally[(data.event_type, str(data.on_time).lower())] += 1  # type: ignore[attr-defined]
+        elif kind is CaseRebounded:
+            tally[(data.event_type, str(data.bureau_notice).lower())] += 1  # type: ignore[attr-defined]
+        else:
+            tally[(data.event_type, "")] += 1
+    for (event_type, label), n in tally.items():
+        if event_type == CaseWarned.event_type:
+            metrics.LIGHTS.labels("warned", label).inc(n)
+        elif event_type == CaseOverdue.event_type:
+            metrics.LIGHTS.labels("overdue", label).inc(n)
+        elif event_type == CaseNoticeIssued.event_type:
+            metrics.NOTICES.labels(label).inc(n)
+        elif event_type == CaseClosed.event_type:
+            metrics.CLOSED.labels(label).inc(n)
+        elif event_type == CaseRebounded.event_type:
+            metrics.REBOUNDS.labels(label).inc(n)
+        elif event_type == CaseReworkOrdered.event_type:
+            metrics.REWORK.inc(n)
+        elif event_type == CaseLookbackDue.event_type:
+            metrics.LOOKBACKS.inc(n)

@@ -1,0 +1,238 @@
+"""The timer scheduler: fires due deadline timers, in batches, exactly once, on any instance.
+
+One firing is one transaction: claim up to ``timer_batch`` due timers with
+``FOR UPDATE SKIP LOCKED`` (another instance claims others), lock their cases
+the same way, let the domain fire everything due, save the cases, re-sync
+their timers (which deletes the claimed rows) and write the events to the
+outbox. Commit or nothing: a crash before the commit leaves the rows to fire
+after a restart; after it, the rows are gone and the events are in the outbox.
+
+A backlog (a full batch) is worked off by ``timer_workers`` such
+transactions at once, which claim disjoint timers as instances would.
+
+Between firings it sleeps until the next due instant on the service's clock
+(``min(due_at)`` by index: memory does not grow with the number of armed
+timers) and wakes early when a consumer on this instance commits a nearer
+timer. Across instances it does not listen: each instance fires the timers
+its own consumers arm, and a bounded re-check (``timer_recheck_seconds``,
+real time) is the fail-over for timers another instance armed and then died
+with, and for timers armed behind its back (a bulk load). That costs a
+database query per re-check rather than a LISTEN connection per instance and
+a NOTIFY in every consumer transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from services.supervision import metrics, store
+from services.supervision.domain.case import CaseState, Emission
+from services.supervision.domain.timers import Timer, fire_due
+from services.supervision.handlers import SOURCE, Supervision, count
+from shared.clock import Clock
+from shared.events.envelope import make_event
+
+if TYPE_CHECKING:
+    from shared.runtime import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Firing:
+    """What one firing transaction did."""
+
+    claimed: int = 0
+    fired: list[Timer] = field(default_factory=list)
+    # Claimed timers whose case another transaction holds: they stay for the next round.
+    contended: int = 0
+
+
+class TimerScheduler:
+    """Runs as a background job of the service's runtime."""
+
+    def __init__(
+        self,
+        supervision: Supervision,
+        *,
+        batch: int = 1000,
+        workers: int = 2,
+        recheck_seconds: float = 2.0,
+        contention_pause_seconds: float = 0.05,
+        max_backoff_seconds: float = 5.0,
+    ) -> None:
+        self.supervision = supervision
+        self.batch = batch
+        self.workers = workers
+        self.recheck_seconds = recheck_seconds
+        self.contention_pause_seconds = contention_pause_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self._wake = asyncio.Event()
+        self._sleeping_until: datetime | None = None
+        self._asleep = False
+        self._nearer_armed = False
+        self.fired_total = 0
+
+    # -- wake-ups -------------------------------------------------------------------
+
+    def armed(self, due: datetime) -> None:
+        """A consumer armed a timer due at ``due`` (its transaction is still open)."""
+        if not self._asleep or self._sleeping_until is None or due < self._sleeping_until:
+            self._nearer_armed = True
+
+    def committed(self) -> None:
+        """Some transaction of this instance committed: wake if it armed a nearer timer.
+
+        A rolled-back transaction may have asked too; waking for nothing costs
+        one query.
+        """
+        if self._nearer_armed:
+            self._nearer_armed = False
+            self._wake.set()
+
+    # -- the loop -------------------------------------------------------------------
+
+    async def run(self, runtime: ServiceRuntime) -> None:
+        clock = runtime.clock
+        assert clock is not None
+        backoff = 0.1
+        missed = False
+        while True:
+            try:
+                firing = await self.fire_once(runtime)
+                backoff = 0.1
+                if firing.claimed >= self.batch and firing.contended < firing.claimed:
+                    await self._drain(runtime)
+                    continue
+                if firing.claimed > firing.contended:
+                    continue  # more may have come due meanwhile: look again at once
+                if firing.contended:
+                    await self._pause(self.contention_pause_seconds)
+                    continue
+                async with runtime.db.acquire() as conn:
+                    due = await store.next_due(conn)
+                if due is not None and due <= clock.now():
+                    # Due yet not claimed: it came due just now (look again at once), or,
+                    # the second time running, another instance holds it (let it finish).
+                    if missed:
+                        await self._pause(self.contention_pause_seconds)
+                    missed = not missed
+                    continue
+                missed = False
+                await self._sleep_until(clock, due)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("timer firing failed, retrying in %.1fs: %r", backoff, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_seconds)
+
+    async def _drain(self, runtime: ServiceRuntime) -> None:
+        """Fire a backlog with ``workers`` transactions in flight at once.
+
+        One transaction spends about half its time waiting on Postgres; a
+        second one computes meanwhile. They claim disjoint timers (SKIP
+        LOCKED), exactly as two instances would.
+        """
+
+        async def worker() -> None:
+            while True:
+                firing = await self.fire_once(runtime)
+                if firing.claimed < self.batch or firing.contended == firing.claimed:
+                    return
+
+        await asyncio.gather(*(worker() for _ in range(self.workers)))
+
+    async def fire_once(self, runtime: ServiceRuntime) -> Firing:
+        """One firing transaction; returns what it claimed and fired."""
+        clock = runtime.clock
+        assert clock is not None
+        rules = self.supervision.rules
+        firing = Firing()
+        async with runtime.transaction() as tx:
+            now = clock.now()
+            claimed = await store.claim_due(tx.conn, now, self.batch)
+            firing.claimed = len(claimed)
+            if not claimed:
+                return firing
+            metrics.FIRING_BATCH.observe(len(claimed))
+            case_ids = {timer.case_id for timer in claimed}
+            states = await store.lock_cases_nowait(tx.conn, case_ids)
+            if len(states) < len(case_ids):
+                missing = await store.missing_cases(tx.conn, case_ids - states.keys())
+                await store.drop_timers(tx.conn, [t for t in claimed if t.case_id in missing])
+                firing.contended = sum(
+                    1 for t in claimed if t.case_id not in states and t.case_id not in missing
+                )
+            lit: list[CaseState] = []
+            rearmed: list[tuple[CaseState, tuple[Timer, ...]]] = []
+            emitted: list[Emission] = []
+            broken: set[str] = set()
+            for state in states.values():
+                try:
+                    outcome = fire_due(state, now, rules)
+                except Exception:
+                    # A decision that fails is a bug for one case; it must not stall the rest.
+                    log.exception(
+                        "firing the timers of a case failed; its due timers are dropped",
+                        extra={"case_id": state.case_id},
+                    )
+                    metrics.FIRING_FAILURES.inc()
+                    broken.add(state.case_id)
+                    continue
+                if outcome.timers:
+                    lit.append(outcome.state)
+                rearmed.append((outcome.state, outcome.armed))
+                emitted.extend(outcome.emissions)
+                firing.fired.extend(outcome.timers)
+            await store.drop_timers(tx.conn, [t for t in claimed if t.case_id in broken])
+            await store.save_lights(tx.conn, lit)
+            # Every locked case is re-synced, which also removes its claimed rows.
+            await store.sync_timers(tx.conn, rearmed)
+            for emission in emitted:
+                tx.emit(make_event(emission.data, source=SOURCE, time=emission.time))
+        self._record(clock, firing.fired, emitted)
+        return firing
+
+    def _record(self, clock: Clock, fired: list[Timer], emitted: list[Emission]) -> None:
+        fired_at = clock.now()
+        by_kind: dict[str, list[float]] = {}
+        for timer in fired:
+            by_kind.setdefault(timer.kind, []).append(
+                max(0.0, clock.real_seconds(fired_at - timer.due_at))
+            )
+        for kind, lags in by_kind.items():
+            metrics.TIMERS_FIRED.labels(kind).inc(len(lags))
+            histogram = metrics.FIRING_LAG.labels(kind)
+            for lag in lags:
+                histogram.observe(lag)
+        count(emitted)
+        self.fired_total += len(fired)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
+
+    async def _sleep_until(self, clock: Clock, due: datetime | None) -> None:
+        """Until ``due`` on the clock, a wake-up, or the re-check, whichever comes first."""
+        self._sleeping_until = due
+        self._asleep = True
+        waiters: list[asyncio.Task[object]] = [asyncio.create_task(self._wake.wait())]
+        if due is not None:
+            waiters.append(asyncio.create_task(clock.sleep_until(due)))
+        try:
+            await asyncio.wait(
+                waiters, timeout=self.recheck_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            self._asleep = False
+            self._sleeping_until = None
+            self._wake.clear()

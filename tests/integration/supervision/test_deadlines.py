@@ -1,0 +1,143 @@
+"""Deadline timers against the real broker and Postgres, on a scaled clock.
+
+The clock runs 20,000 times faster than the wall clock (a day in 4.3 s), so
+the notice ladder's one working day between levels 1 and 2 passes within the
+test; urgent cases count natural time, so one working day is 24 h.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import httpx
+
+from shared.clock import ScaledClock
+from tests.integration.conftest import kafka_settings
+from tests.integration.supervision.support import (
+    describe,
+    dispatch,
+    feedback,
+    make_topics,
+    of_case,
+    published,
+    runtime,
+    send,
+    wait_for_events,
+    warm_up,
+)
+
+CST = timezone(timedelta(hours=8))
+SCALE = 20_000
+HOUR = timedelta(hours=1)
+
+
+def _has(case_id: str, event_type: str, level: int | None = None):  # type: ignore[no-untyped-def]
+    def check(events) -> bool:  # type: ignore[no-untyped-def]
+        return any(
+            e.type == event_type and getattr(e.data, "level", None) == level
+            for e in of_case(events, case_id)
+        )
+
+    return check
+
+
+async def test_a_late_case_climbs_the_ladder_once_per_rung_and_a_timely_one_gets_no_light(
+    prefix, database_url, bootstrap
+):
+    cfg = kafka_settings(bootstrap)
+    await make_topics(cfg, prefix)
+    clock = ScaledClock(SCALE, start=datetime(2026, 11, 17, 8, 0, tzinfo=CST))
+    service = runtime(prefix, database_url, bootstrap, clock=clock)
+    await service.start()
+    assert service.app is not None
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app), base_url="http://t")
+    try:
+        await warm_up(cfg, prefix, database_url, clock.now())
+        t0 = clock.now()
+        # "late": never signed for, handled only after the second notice.
+        # "timely": signed for, handled and verified well inside its limits.
+        await send(
+            cfg,
+            prefix,
+            "assignments",
+            [
+                dispatch("late", t0, sign_for=HOUR, handle=4 * HOUR),
+                dispatch("timely", t0, sign_for=10 * HOUR, handle=20 * HOUR),
+            ],
+        )
+        await send(
+            cfg,
+            prefix,
+            "feedback",
+            [
+                feedback("case.accepted", "timely", t0 + timedelta(minutes=5)),
+                feedback("case.handled", "timely", t0 + timedelta(minutes=10)),
+                feedback("case.verified", "timely", t0 + timedelta(minutes=20)),
+            ],
+        )
+
+        # Level 1 comes with the overdue (its interval is 0): the case is on the overdue list.
+        await wait_for_events(cfg, prefix, _has("late", "case.notice_issued", 1), what="level 1")
+        overdue = (await http.get("/v1/overdue", params={"department": "water-supply"})).json()
+        [listed] = [c for c in overdue["cases"] if c["case_id"] == "late"]
+        assert listed["timer"] == "handle"
+        assert listed["notice_level"] >= 1
+        assert listed["late_by_seconds"] > 0
+        timers = (await http.get("/v1/cases/late/timers")).json()
+        assert [(t["kind"], t["level"]) for t in timers["timers"]] == [("notice", 2)]
+        assert (await http.get("/v1/overdue", params={"department": "nobody"})).json()[
+            "cases"
+        ] == []
+
+        await wait_for_events(
+            cfg, prefix, _has("late", "case.notice_issued", 2), what="level 2", seconds=40
+        )
+        handled_at = clock.now()
+        await send(
+            cfg,
+            prefix,
+            "feedback",
+            [
+                feedback("case.handled", "late", handled_at),
+                feedback("case.verified", "late", handled_at + timedelta(minutes=10)),
+            ],
+        )
+        await wait_for_events(cfg, prefix, _has("late", "case.closed"), what="late case closed")
+        timers = (await http.get("/v1/cases/late/timers")).json()
+        assert timers["closed"] is True
+        assert [t["kind"] for t in timers["timers"]] in ([], ["lookback"])
+        # Past the timely case's handling deadline (20 h = 3.6 s real) by now.
+        await clock.sleep_until(t0 + 21 * HOUR)
+        await asyncio.sleep(0.5)
+        events = await published(cfg, prefix)
+    finally:
+        await http.aclose()
+        await service.stop()
+
+    late = of_case(events, "late")
+    assert [describe(e) for e in late] == [
+        ("case.overdue", "sign_for", None),
+        ("case.warned", "handle", None),
+        ("case.overdue", "handle", None),
+        ("case.notice_issued", "handle", 1),
+        ("case.notice_issued", "handle", 2),
+        ("case.closed", None, None),
+    ], "each light once, in order, and no level 3 once handled"
+    assert len({e.id for e in late}) == len(late)
+    times = [e.time for e in late[:5]]
+    assert times == [
+        t0 + HOUR,
+        t0 + timedelta(hours=3.2),
+        t0 + 4 * HOUR,
+        t0 + 4 * HOUR,
+        t0 + 28 * HOUR,
+    ], "events carry the instants the timers were due"
+    closed = late[-1].data
+    assert closed.on_time is False  # type: ignore[attr-defined]
+    assert closed.handle_deadline == t0 + 4 * HOUR  # type: ignore[attr-defined]
+    assert all(e.source == "supervision" for e in late)
+
+    timely = of_case(events, "timely")
+    assert [e.type for e in timely] == ["case.closed"], "handled in time: no light at all"
+    assert timely[0].data.on_time is True  # type: ignore[attr-defined]
