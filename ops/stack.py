@@ -142,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         help="stop once every topic has events and every service is healthy (a smoke test)",
     )
     parser.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument(
+        "--free-ports", action="store_true", help="HTTP on free ports instead of 8080-8083"
+    )
     args = parser.parse_args(argv)
 
     started = time.monotonic()
@@ -153,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         partitions=args.partitions,
         env=stack.env,
     )
+    if args.free_ports:
+        city.ports = {name: devstack.free_port() for name in SERVICES}
     stop = asyncio.Event()
 
     async def go() -> Snapshot:

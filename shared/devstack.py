@@ -51,7 +51,7 @@ class Stack:
     containers: list[Any] = field(default_factory=list)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -80,7 +80,7 @@ def tansu_binary() -> Path:
 
 
 def start_tansu(stack: Stack, log_dir: Path) -> str:
-    port = _free_port()
+    port = free_port()
     url = f"tcp://127.0.0.1:{port}"
     log = open(log_dir / "tansu.log", "ab")
     proc = subprocess.Popen(
