@@ -1,0 +1,338 @@
+"""What scoring knows about one case, and what the case adds to each unit's figures.
+
+A :class:`CaseFact` gathers observations from the four topics. Each
+observation is kept so that applying the same events in any order gives the
+same fact (the earliest dispatch, the latest rating, the set of
+verification failures, the highest rework count), and applying an event
+twice changes nothing. Everything scoring counts is then a function of the
+fact alone — :func:`contribution` — so a unit's figures are the sum of its
+cases' contributions and can be kept exact by adding differences.
+
+The cohort rules (ISSUE 6 defaults): a case belongs to the cohort of the
+periods in which it was *first* dispatched, attributed to the department
+holding it *now* and to the area (street office), community and cell of its
+grid cell; merged duplicates never count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from services.scoring.domain.figures import INDEX, Contribution, Share, UnitRef, share
+from shared.events import (
+    CaseAccepted,
+    CaseClosed,
+    CaseDispatched,
+    CaseMerged,
+    CaseOverdue,
+    CaseRated,
+    CaseRedispatched,
+    CaseRegistered,
+    CaseReworkOrdered,
+    CaseVerificationFailed,
+    Envelope,
+)
+from shared.periods import local_day
+from shared.reference import ReferenceData
+
+#: Event types that change a case's fact.
+FACT_EVENT_TYPES = frozenset(
+    {
+        CaseRegistered.event_type,
+        CaseMerged.event_type,
+        CaseDispatched.event_type,
+        CaseRedispatched.event_type,
+        CaseAccepted.event_type,
+        CaseOverdue.event_type,
+        CaseReworkOrdered.event_type,
+        CaseVerificationFailed.event_type,
+        CaseClosed.event_type,
+        CaseRated.event_type,
+    }
+)
+
+
+@dataclass(frozen=True, order=True)
+class Dispatch:
+    """One dispatch of a case: who holds it from when, and its deadlines."""
+
+    at: datetime
+    number: int
+    department: str
+    sign_for: datetime
+    handle: datetime
+
+
+@dataclass(frozen=True, order=True)
+class Closure:
+    """The case's closing: when, and its handling against the deadline in force then."""
+
+    closed_at: datetime
+    handled_at: datetime
+    handle_deadline: datetime
+
+
+@dataclass(frozen=True)
+class Rating:
+    rated_at: datetime
+    event_id: str
+    rating: str  # satisfied | basically_satisfied | dissatisfied
+
+
+@dataclass(slots=True)
+class CaseFact:
+    """Never changed in place: :func:`apply_event` returns a new fact (slots, not frozen, for speed)."""
+
+    case_id: str
+    registered_at: datetime | None = None
+    merged_at: datetime | None = None
+    grid_code: str | None = None
+    #: the area an event named, used only when the grid cell is not in the reference data
+    area_hint: str | None = None
+    dispatches: tuple[Dispatch, ...] = ()
+    acceptances: tuple[datetime, ...] = ()
+    overdue_at: datetime | None = None
+    rework_orders: int = 0
+    #: ids of the verification_failed events, so a repeated event counts once
+    verification_failures: tuple[str, ...] = ()
+    closure: Closure | None = None
+    rating: Rating | None = None
+
+    @property
+    def first_dispatch(self) -> Dispatch | None:
+        return self.dispatches[0] if self.dispatches else None
+
+    @property
+    def current_dispatch(self) -> Dispatch | None:
+        """The latest dispatch: the department holding the case now."""
+        if not self.dispatches:
+            return None
+        return max(self.dispatches, key=lambda d: (d.number, d.at))
+
+    def dispatch_in_force(self, instant: datetime) -> Dispatch | None:
+        """The dispatch whose deadlines applied at ``instant`` (the first, before any)."""
+        in_force = self.first_dispatch
+        for dispatch in self.dispatches:
+            if dispatch.at <= instant:
+                in_force = dispatch
+        return in_force
+
+    @property
+    def responded(self) -> bool:
+        """Accepted (signed for) before the sign-for deadline in force at that moment."""
+        for accepted_at in self.acceptances:
+            dispatch = self.dispatch_in_force(accepted_at)
+            if dispatch is not None and accepted_at < dispatch.sign_for:
+                return True
+        return False
+
+    @property
+    def on_time(self) -> bool:
+        """Closed, and the handling that was verified came at or before the deadline in force."""
+        closure = self.closure
+        return closure is not None and closure.handled_at <= closure.handle_deadline
+
+
+def _earliest(current: datetime | None, new: datetime) -> datetime:
+    return new if current is None or new < current else current
+
+
+def _with_dispatch(fact: CaseFact, data: CaseDispatched | CaseRedispatched) -> CaseFact:
+    dispatch = Dispatch(
+        at=data.dispatched_at,
+        number=data.dispatch_number,
+        department=data.department,
+        sign_for=data.deadlines.sign_for,
+        handle=data.deadlines.handle,
+    )
+    dispatches = fact.dispatches
+    if dispatch not in dispatches:
+        dispatches = tuple(sorted((*dispatches, dispatch)))
+    if fact.registered_at is None:
+        # Without the registration, the smallest wins so that arrival order does not matter.
+        fact = replace(
+            fact,
+            grid_code=min(filter(None, (fact.grid_code, data.grid_code))),
+            area_hint=min(filter(None, (fact.area_hint, data.area))),
+        )
+    return replace(
+        fact, dispatches=dispatches, rework_orders=max(fact.rework_orders, data.rework_count)
+    )
+
+
+def apply_event(fact: CaseFact, event: Envelope) -> CaseFact:
+    """The fact after observing ``event``; the same fact whatever the order, once or twice."""
+    data = event.data
+    if isinstance(data, CaseRegistered):
+        return replace(
+            fact,
+            registered_at=_earliest(fact.registered_at, data.registered_at),
+            grid_code=data.grid_code,
+            area_hint=data.area,
+        )
+    if isinstance(data, CaseMerged):
+        return replace(
+            fact,
+            merged_at=_earliest(fact.merged_at, event.time),
+            grid_code=fact.grid_code or data.grid_code,
+            area_hint=fact.area_hint or data.area,
+        )
+    if isinstance(data, CaseDispatched | CaseRedispatched):
+        return _with_dispatch(fact, data)
+    if isinstance(data, CaseAccepted):
+        if event.time in fact.acceptances:
+            return fact
+        return replace(fact, acceptances=tuple(sorted((*fact.acceptances, event.time))))
+    if isinstance(data, CaseOverdue):
+        return replace(fact, overdue_at=_earliest(fact.overdue_at, event.time))
+    if isinstance(data, CaseReworkOrdered):
+        return replace(fact, rework_orders=max(fact.rework_orders, data.rework_count))
+    if isinstance(data, CaseVerificationFailed):
+        # A look-back (回头看) re-inspects a closed case; it is not the case's verification.
+        if data.lookback or event.id in fact.verification_failures:
+            return fact
+        return replace(
+            fact, verification_failures=tuple(sorted((*fact.verification_failures, event.id)))
+        )
+    if isinstance(data, CaseClosed):
+        closure = Closure(
+            closed_at=event.time, handled_at=data.handled_at, handle_deadline=data.handle_deadline
+        )
+        if fact.closure is not None:
+            closure = max(fact.closure, closure)
+        return replace(
+            fact, closure=closure, rework_orders=max(fact.rework_orders, data.rework_count)
+        )
+    if isinstance(data, CaseRated):
+        rating = Rating(rated_at=event.time, event_id=event.id, rating=data.rating)
+        current = fact.rating
+        if current is not None and (current.rated_at, current.event_id) >= (
+            rating.rated_at,
+            rating.event_id,
+        ):
+            return fact
+        return replace(fact, rating=rating)
+    return fact
+
+
+# -- where a case counts --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Place:
+    """The units a grid cell belongs to."""
+
+    grid: str
+    community: str
+    area: str  # the street office (块)
+    district: str
+
+
+class Places:
+    """Grid cell -> its community, area (street office) and district, from the reference data."""
+
+    def __init__(self, cells: Mapping[str, Place], district: str) -> None:
+        self._cells = dict(cells)
+        self.district = district
+
+    @classmethod
+    def from_reference(cls, reference: ReferenceData) -> Places:
+        cells = {
+            cell.code: Place(
+                grid=cell.code,
+                community=cell.community,
+                area=reference.street_office(cell.street).id,
+                district=cell.district,
+            )
+            for cell in reference.cells
+        }
+        return cls(cells, reference.district.code)
+
+    def of(self, grid_code: str, area_hint: str | None = None) -> Place:
+        """The place of a cell; a cell the data does not know keeps the area its events named."""
+        known = self._cells.get(grid_code)
+        if known is not None:
+            return known
+        return Place(
+            grid=grid_code,
+            community=grid_code[:12],
+            area=area_hint or grid_code[:9],
+            district=grid_code[:6],
+        )
+
+
+_DUE, _CLOSED, _ON_TIME, _OVERDUE, _REWORK, _RESPONDED = (
+    INDEX[n] for n in ("due", "closed", "on_time", "overdue", "rework", "responded")
+)
+_RATED, _SATISFIED, _BASICALLY, _FAILED_3X = (
+    INDEX[n] for n in ("rated", "satisfied", "basically_satisfied", "failed_verification_3x")
+)
+
+
+def contribution(fact: CaseFact, places: Places, repeated_failures: int) -> Contribution:
+    """What ``fact`` adds to the unit figures, part by part.
+
+    ``repeated_failures`` is the number of failed verifications that makes a
+    case count in ``failed_verification_3x`` (three by default).
+    """
+    out: Contribution = {}
+    place = places.of(fact.grid_code, fact.area_hint) if fact.grid_code else None
+    if place is None:
+        return out
+    intake: tuple[UnitRef, ...] = (("area", place.area), ("district", place.district))
+    if fact.merged_at is not None:
+        out["merged"] = share(local_day(fact.merged_at), False, intake, {"merged": 1})
+        return out
+    if fact.registered_at is not None:
+        out["registered"] = share(local_day(fact.registered_at), False, intake, {"registered": 1})
+    first, current = fact.first_dispatch, fact.current_dispatch
+    if first is None or current is None:
+        return out
+    holders: tuple[UnitRef, ...] = (
+        ("department", current.department),
+        ("area", place.area),
+        ("district", place.district),
+    )
+    cohort_units = (*holders, ("community", place.community), ("grid", place.grid))
+    rating = fact.rating.rating if fact.rating is not None else None
+    counts = (
+        (_DUE, 1),
+        (_CLOSED, int(fact.closure is not None)),
+        (_ON_TIME, int(fact.on_time)),
+        (_OVERDUE, int(fact.overdue_at is not None)),
+        (_REWORK, fact.rework_orders),
+        (_RESPONDED, int(fact.responded)),
+        (_RATED, int(rating is not None)),
+        (_SATISFIED, int(rating == "satisfied")),
+        (_BASICALLY, int(rating == "basically_satisfied")),
+        (_FAILED_3X, int(len(fact.verification_failures) >= repeated_failures)),
+    )
+    out["cohort"] = Share(local_day(first.at), True, cohort_units, tuple(c for c in counts if c[1]))
+    if fact.closure is not None:
+        out["closures"] = share(local_day(fact.closure.closed_at), False, holders, {"closures": 1})
+    if fact.overdue_at is not None:
+        out["became_overdue"] = share(
+            local_day(fact.overdue_at), False, holders, {"became_overdue": 1}
+        )
+    return out
+
+
+def rebound_contribution(place: Place, department: str, raised_at: datetime) -> Contribution:
+    """A bounce-back counts against the place's area and the department whose case came back."""
+    units: tuple[UnitRef, ...] = (
+        ("department", department),
+        ("area", place.area),
+        ("district", place.district),
+        ("community", place.community),
+        ("grid", place.grid),
+    )
+    return {"rebound": share(local_day(raised_at), True, units, {"rebounds": 1})}
+
+
+def rejection_contribution(district: str, rejected_at: datetime) -> Contribution:
+    """A rejected report counts only in the day's intake figures of the district."""
+    return {
+        "rejected": share(local_day(rejected_at), False, (("district", district),), {"rejected": 1})
+    }
