@@ -22,6 +22,7 @@ import asyncio
 import logging
 import time
 import traceback
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -251,8 +252,8 @@ async def _apply(
                     )
                     metrics.DLQ_MESSAGES.labels(ctx.service, topic).inc()
         await tx.flush()
-    for _, env in fresh:
-        metrics.EVENTS_IN.labels(ctx.service, topic, env.type).inc()
+    for event_type, count in Counter(env.type for _, env in fresh).items():
+        metrics.EVENTS_IN.labels(ctx.service, topic, event_type).inc(count)
 
 
 def _dead_letter(

@@ -126,3 +126,15 @@ def test_sasl_settings_must_be_complete():
         )
     )
     assert opts["sasl_mechanism"] == "SCRAM-SHA-512" and opts["sasl_plain_username"] == "intake"
+
+
+def test_fast_encoding_is_the_plain_json_of_every_contract_event():
+    import json
+
+    from shared.events.envelope import to_json_dict
+    from shared.events.examples import example_event, example_types
+
+    for event_type in example_types():
+        env = example_event(event_type)
+        plain = json.dumps(to_json_dict(env), ensure_ascii=False, separators=(",", ":")).encode()
+        assert encode(env) == plain, event_type
