@@ -77,7 +77,7 @@ def cases(ref: ReferenceData, count: int, tag: str, seed: int) -> list[CaseRegis
                 community=cell.community,
                 street=cell.street,
                 district=cell.district,
-                area=cell.street,
+                area=ref.street_office(cell.street).id,
                 area_class=cell.area_class.value,
                 urgency=category.urgency.value,
                 tier=category.tier.value,
