@@ -22,6 +22,7 @@ import signal
 import sys
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
 from rich.progress import Progress
@@ -159,7 +160,16 @@ async def report(args: argparse.Namespace) -> int:
         return 2
     with Progress(console=console, transient=True) as progress:
         progress.add_task(f"fetching the {args.kind} figures", total=None)
-        page = await export(args.kind, when, args.scoring_url, load_reference())
+        try:
+            page = await export(args.kind, when, args.scoring_url, load_reference())
+        except httpx.HTTPStatusError as exc:
+            console.print(
+                f"[red]scoring refused: {exc.response.status_code} {exc.response.text[:300]}[/red]"
+            )
+            return 2
+        except httpx.HTTPError as exc:
+            console.print(f"[red]cannot reach scoring at {args.scoring_url}: {exc}[/red]")
+            return 2
     await asyncio.to_thread(Path(args.out).write_text, page, encoding="utf-8")
     console.print(f"wrote {args.out} ({len(page) // 1024} KiB)")
     return 0

@@ -22,7 +22,7 @@ BAND_COLOURS = {"A": "#1a9850", "B": "#91cf60", "C": "#fee08b", "D": "#fc8d59", 
 Row = Mapping[str, Any]
 
 _CSS = """
-body{font-family:"Noto Sans CJK SC","Microsoft YaHei",system-ui,sans-serif;margin:24px;color:#222}
+body{font-family:"Noto Sans CJK SC","PingFang SC","Microsoft YaHei","SimSun",system-ui,sans-serif;margin:24px;color:#222}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:16px;margin:24px 0 8px;border-bottom:1px solid #ccc}
 .sub{color:#666;font-size:13px} .cards{display:flex;gap:12px;flex-wrap:wrap}
 .card{border:1px solid #ddd;border-radius:6px;padding:8px 14px;min-width:110px}

@@ -113,7 +113,12 @@ async def run_city(
     await city.wait_ready()
     ref = load_reference()
     sim = CitySimulator(
-        ref, kafka, clock, prefix=prefix, dispatch_url=f"http://127.0.0.1:{city.ports['dispatch']}"
+        ref,
+        kafka,
+        clock,
+        prefix=prefix,
+        dispatch_url=f"http://127.0.0.1:{city.ports['dispatch']}",
+        from_start=True,
     )
     simulating = asyncio.create_task(sim.run(stop))
     view = CityView(

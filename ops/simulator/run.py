@@ -86,6 +86,10 @@ class CitySimulator:
     behaviour: Behaviour | None = None
     dispatch_url: str | None = None  # where a human dispatcher assigns escalated cases
     tick: timedelta = timedelta(minutes=5)
+    # Answer every case on the topics, not only those dispatched after the simulator's
+    # consumer joined: on fresh topics (make run) a join's few seconds are hours of
+    # scaled city time, and the first cases would go unanswered.
+    from_start: bool = False
     submitted: Counter[str] = field(default_factory=Counter)
     answered: Counter[str] = field(default_factory=Counter)
 
@@ -146,7 +150,7 @@ class CitySimulator:
         consumer = AIOKafkaConsumer(
             *(self.prefix + t for t in ("cases", "assignments", "supervision")),
             group_id=f"{self.prefix}simulator-{self._run_id}",
-            auto_offset_reset="latest",
+            auto_offset_reset="earliest" if self.from_start else "latest",
             enable_auto_commit=True,  # the simulator is a demo peer; losing a step is harmless
             session_timeout_ms=self.kafka.session_timeout_ms,
             heartbeat_interval_ms=self.kafka.heartbeat_interval_ms,
