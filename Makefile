@@ -43,7 +43,8 @@ down: $(STAMP)
 run: $(STAMP)
 	$(PYTHON) -m ops.stack
 
-## Benchmarks print numbers and write bench/results/*.json (BENCH="intake dispatch" for some).
+## Benchmarks print numbers and write bench/results/*.json (BENCH="intake dispatch" for some),
+## then bench/results/SUMMARY.md; py-spy profiles the pipeline's busiest service.
 bench: $(STAMP)
 	$(PYTHON) -m shared.devstack run -- $(PYTHON) -m bench $(BENCH)
 

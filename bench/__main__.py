@@ -1,7 +1,8 @@
 """``python -m bench [NAME ...]``: run every ``bench/bench_*.py`` (or the named ones) in turn.
 
 Each benchmark module has ``async def main() -> dict`` returning its figures;
-they are printed and written to ``bench/results/<name>.json``.
+they are printed and written to ``bench/results/<name>.json``. Then
+``bench/results/SUMMARY.md`` is rewritten from every result file and printed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import platform
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+
+from bench import summary
 
 HERE = Path(__file__).parent
 
@@ -33,6 +36,7 @@ def main(argv: list[str]) -> int:
         for key, value in figures.items():
             if not key.startswith("_"):
                 print(f"  {key}: {value}")
+    summary.main()
     return 0
 
 
