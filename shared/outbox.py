@@ -50,13 +50,18 @@ class Tx:
     topic_prefix: str = ""
     pending: list[OutboxRow] = field(default_factory=list)
 
-    def emit(self, envelope: Envelope, key: str | None = None) -> None:
-        """Publish ``envelope`` when this transaction commits (keyed by its subject)."""
+    def emit(
+        self, envelope: Envelope, key: str | None = None, data_json: str | None = None
+    ) -> None:
+        """Publish ``envelope`` when this transaction commits (keyed by its subject).
+
+        ``data_json``: the data already serialised, for a handler that stores it too.
+        """
         self.pending.append(
             OutboxRow(
                 topic=self.topic_prefix + envelope.topic,
                 key=(key or envelope.subject).encode(),
-                value=encode(envelope),
+                value=encode(envelope, data_json),
                 headers=kafka_headers(envelope),
                 event_type=envelope.type,
             )

@@ -138,3 +138,23 @@ def test_fast_encoding_is_the_plain_json_of_every_contract_event():
         env = example_event(event_type)
         plain = json.dumps(to_json_dict(env), ensure_ascii=False, separators=(",", ":")).encode()
         assert encode(env) == plain, event_type
+
+
+def test_emitting_with_the_data_already_serialised_publishes_the_same_event():
+    from shared.events.examples import example_event
+    from shared.outbox import Tx
+
+    tx = Tx(conn=None, topic_prefix="p_")  # type: ignore[arg-type]
+    for event_type in ("case.registered", "case.merged", "report.rejected", "case.dispatched"):
+        envelope = example_event(event_type)
+        tx.emit(envelope, data_json=envelope.data.model_dump_json())
+        tx.emit(envelope)
+        spliced, plain = tx.pending[-2:]
+        assert decode(spliced.value) == envelope
+        assert spliced.value == plain.value == encode(envelope)
+        assert (spliced.topic, spliced.key, spliced.headers, spliced.event_type) == (
+            plain.topic,
+            plain.key,
+            kafka_headers(envelope),
+            event_type,
+        )
