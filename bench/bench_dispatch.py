@@ -24,7 +24,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import sys
 import time
 import uuid
@@ -37,6 +36,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.dispatch.domain.routing import route
+from shared.devstack import free_port
 from shared.events import CaseRegistered, encode, kafka_headers, make_event
 from shared.kafka import client_options, ensure_topics
 from shared.reference import ReferenceData, load_reference
@@ -160,12 +160,6 @@ class AssignmentWatch:
     async def stop(self) -> None:
         if self.consumer is not None:
             await self.consumer.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def wait_ready(port: int, proc: asyncio.subprocess.Process) -> None:

@@ -60,7 +60,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -83,6 +82,7 @@ from ops.simulator.model import load_behaviour
 from ops.simulator.run import SAMPLE_BEHAVIOUR
 from services.dispatch.domain.routing import route
 from services.intake.domain.registration import case_id_for
+from shared.devstack import free_port
 from shared.events import ReportSubmitted
 from shared.events.envelope import encode, kafka_headers, make_event
 from shared.events.reports import AttributeValue
@@ -466,12 +466,6 @@ async def produce(
 
 
 # -- processes ---------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Processes:
@@ -1225,7 +1219,7 @@ async def _pipeline(run: Run, source: ReportSource) -> None:
         # The four services.
         print("  (b) starting the four services ...", flush=True)
         schemas = {name: f"{prefix}{name}" for name in SERVICES}
-        ports = {name: _free_port() for name in SERVICES}
+        ports = {name: free_port() for name in SERVICES}
         started = time.monotonic()
         for name in SERVICES:
             run.procs.spawn(

@@ -33,7 +33,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import statistics
 import sys
 import time
@@ -49,6 +48,7 @@ from aiokafka import AIOKafkaProducer
 
 from services.scoring.app import TOPICS, build
 from services.scoring.settings import Settings
+from shared.devstack import free_port
 from shared.events import (
     CaseAccepted,
     CaseClosed,
@@ -419,12 +419,6 @@ async def prepare(cfg: KafkaSettings) -> tuple[str, list[Envelope], dict[str, fl
     return prefix, events, {"build": build_seconds, "produce": produce_seconds}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU of a running process, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -457,7 +451,7 @@ async def aggregate(
             "-m",
             "services.scoring",
             cwd=ROOT,
-            env={**env, "HTTP_PORT": str(_free_port())},
+            env={**env, "HTTP_PORT": str(free_port())},
         )
         for _ in range(instances)
     ]

@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -52,6 +51,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from shared.devstack import free_port
 from shared.events.envelope import decode
 from shared.kafka import client_options, ensure_topics
 from shared.migrations import migrate
@@ -183,12 +183,6 @@ async def settle_tables(conn: asyncpg.Connection) -> float:
 
 
 # -- the service process -----------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _spawn(prefix: str, schema: str, port: int) -> subprocess.Popen[bytes]:
@@ -404,7 +398,7 @@ async def small_run(database_url: str, cfg: KafkaSettings) -> dict[str, Any]:
         await settle_tables(conn)
     finally:
         await conn.close()
-    port = _free_port()
+    port = free_port()
     proc = _spawn(prefix, schema, port)
     async with httpx.AsyncClient(timeout=5) as http:
         try:
@@ -429,7 +423,7 @@ async def full_run(database_url: str, cfg: KafkaSettings) -> dict[str, Any]:
     steady_count = int(STEADY_RATE * STEADY_SECONDS)
     idle_count = ARMED - steady_count - BURST
     conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
-    port = _free_port()
+    port = free_port()
     proc: subprocess.Popen[bytes] | None = None
     async with httpx.AsyncClient(timeout=5) as http:
         try:

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from shared.devstack import free_port
 from shared.topics import SERVICES
 from tests.deploy.conftest import DEPLOY, ROOT, load_yaml
 from tests.deploy.promql import (
@@ -36,12 +36,6 @@ from tests.deploy.promql import (
 pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _require(name: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,14 +12,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from shared.devstack import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ["intake", "dispatch", "supervision", "scoring"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_every_service_starts_serves_probes_and_stops_cleanly(prefix, database_url):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from services.supervision.app import build_with_scheduler
+from shared.devstack import free_port
 from tests.integration.conftest import kafka_settings
 from tests.integration.helpers import eventually
 from tests.integration.supervision.support import (
@@ -30,12 +30,6 @@ from tests.integration.supervision.support import (
 
 ROOT = Path(__file__).resolve().parents[3]
 DAY = timedelta(days=1)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _spawn(prefix: str, port: int, batch: int) -> subprocess.Popen[bytes]:
@@ -96,7 +90,7 @@ async def test_a_killed_process_fires_every_due_timer_exactly_once_after_restart
     cfg = kafka_settings(bootstrap)
     await make_topics(cfg, prefix)
     cases = [f"k{n:03d}" for n in range(300)]
-    port = _free_port()
+    port = free_port()
     first = _spawn(prefix, port, batch=5)
     try:
         await _ready(first, port)
