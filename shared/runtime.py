@@ -22,6 +22,8 @@ import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
+from shared import auth
+from shared.apikeys import register_key
 from shared.clock import Clock, clock_from_settings
 from shared.consumer import BatchHandler, ConsumerContext, subscribe
 from shared.db import create_pool
@@ -30,6 +32,8 @@ from shared.kafka import ensure_topics, make_broker, make_producer
 from shared.logs import configure_logging
 from shared.migrations import migrate
 from shared.outbox import OutboxRelay, Tx
+from shared.ratelimit import RateLimiter
+from shared.reference import load_reference
 from shared.settings import ServiceSettings
 from shared.topics import all_topics
 
@@ -86,6 +90,10 @@ class ServiceRuntime:
                 self.settings.clock_scale, self.settings.clock_start, self.settings.clock_anchor
             )
         self.broker = make_broker(self.settings.kafka, client_id=self.settings.service_name)
+        limiter = RateLimiter(self.settings.api_rate_per_second, self.settings.api_rate_burst)
+        self.auth = auth.Authenticator(lambda: self.db, limiter)
+        if self.app is not None:
+            auth.install(self.app)
 
     @property
     def db(self) -> asyncpg.Pool:
@@ -100,11 +108,11 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         s = self.settings
-        self.pool = await create_pool(s.database_url, self.schema, s.db_pool_min, s.db_pool_max)
-        async with self.pool.acquire() as conn:
-            applied = await migrate(conn, self.schema, self.migrations_dir)
+        applied = await self.migrate()
         if applied:
             log.info("migrations applied: %s", ", ".join(applied))
+        self.pool = await create_pool(s.database_url, self.schema, s.db_pool_min, s.db_pool_max)
+        await self._register_dev_keys()
         if s.kafka.create_topics:
             await ensure_topics(s.kafka, {t.name: t.partitions for t in all_topics(s.topic_prefix)})
         producer = make_producer(s.kafka, client_id=f"{s.service_name}-relay")
@@ -138,6 +146,32 @@ class ServiceRuntime:
             self._broker_ready = True
         for job in self.background:
             self._tasks.append(asyncio.create_task(job(self), name=getattr(job, "__name__", "job")))
+
+    async def migrate(self) -> list[str]:
+        """Apply migrations as the schema's owner (DATABASE_MIGRATION_URL), not as the runtime role."""
+        s = self.settings
+        conn = await asyncpg.connect(s.database_migration_url or s.database_url)
+        try:
+            return await migrate(conn, self.schema, self.migrations_dir)
+        finally:
+            await conn.close()
+
+    async def _register_dev_keys(self) -> None:
+        keys = self.settings.dev_api_keys
+        if not keys:
+            return
+        directory = self.settings.reference_data_dir
+        ref = load_reference(Path(directory) if directory else None)
+        known = {
+            "channel": {c.id for c in ref.channels},
+            "department": {d.id for d in ref.departments},
+        }
+        unknown = sorted(str(p) for p, _ in keys if p.kind in known and p.id not in known[p.kind])
+        if unknown:
+            raise ValueError(f"API_KEYS names principals the city does not have: {unknown}")
+        async with self.db.acquire() as conn:
+            for principal, key in keys:
+                await register_key(conn, key, principal, label="API_KEYS")
 
     async def stop(self) -> None:
         if self.relay is not None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.apikeys import Principal, parse_dev_keys
 
 
 class KafkaSettings(BaseSettings):
@@ -46,7 +48,15 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     service_name: str = "service"
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        description="what the running service connects as: in production its runtime role "
+        "(DML on its own schema only)",
+    )
+    database_migration_url: str | None = Field(
+        default=None,
+        description="what migrations run as: the schema's owner role (default: DATABASE_URL)",
+    )
     # Defaults to the service's own schema; tests give each run its own.
     db_schema: str | None = None
     db_pool_min: int = Field(default=1, ge=1)
@@ -67,4 +77,22 @@ class ServiceSettings(BaseSettings):
     relay_batch: int = Field(default=500, ge=1)
     relay_poll_seconds: float = Field(default=1.0, gt=0)
     retry_max_backoff_seconds: float = Field(default=5.0, gt=0)
+    api_keys: str = Field(
+        default="",
+        description="development API keys, 'kind:id:key,...' (kind: channel, department, "
+        "centre), stored hashed at start; production keys are made with "
+        "`python -m shared.apikeys`",
+    )
+    api_rate_per_second: float = Field(default=20.0, gt=0, description="per API key")
+    api_rate_burst: int = Field(default=40, ge=1, description="requests a key may send at once")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _api_keys_parse(cls, spec: str) -> str:
+        parse_dev_keys(spec)  # a malformed key list stops the service at start, naming the item
+        return spec
+
+    @property
+    def dev_api_keys(self) -> list[tuple[Principal, str]]:
+        return parse_dev_keys(self.api_keys)

@@ -11,12 +11,14 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Annotated, Literal, Protocol
 
-from fastapi import APIRouter, FastAPI, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.dispatch import metrics, store
 from services.dispatch.domain.cases import ManualDispatchRefused, Rulebook, assign_manually
 from services.dispatch.handlers import SOURCE
+from shared import auth
+from shared.apikeys import Principal
 from shared.events import CaseDispatched, CaseRedispatched, Deadlines, make_event
 from shared.outbox import Tx
 
@@ -35,6 +37,9 @@ class Service(Protocol):
     def now(self) -> datetime: ...
 
     def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
+
+    @property
+    def auth(self) -> auth.Authenticator: ...
 
 
 class Problem(BaseModel):
@@ -136,6 +141,8 @@ def _problem(status: int, code: str, field: str | None, message: str) -> HTTPExc
 def install(app: FastAPI, service: Service) -> None:
     """Add dispatch's routes to ``app``."""
     router = APIRouter(prefix="/v1", tags=["dispatch"])
+    # Manual dispatch is the command centre's dispatcher's (派遣员) call, no one else's.
+    a_centre = auth.require(lambda: service.auth, "centre")
 
     @router.get("/escalated", response_model=EscalatedQueue)
     async def escalated_queue(
@@ -184,9 +191,17 @@ def install(app: FastAPI, service: Service) -> None:
             escalation=EscalatedCase.model_validate(dict(escalation)) if escalation else None,
         )
 
-    @router.post("/cases/{case_id}/dispatch", response_model=DispatchResult, responses=_ERRORS)
-    async def dispatch_manually(case_id: CaseId, order: ManualDispatch) -> DispatchResult:
-        """A dispatcher assigns the case to a department (改派): publishes its new dispatch."""
+    @router.post(
+        "/cases/{case_id}/dispatch",
+        response_model=DispatchResult,
+        responses={**_ERRORS, **auth.RESPONSES},
+    )
+    async def dispatch_manually(
+        case_id: CaseId, order: ManualDispatch, principal: Principal = Depends(a_centre)
+    ) -> DispatchResult:
+        """A dispatcher assigns the case to a department (改派): publishes its new dispatch.
+
+        Takes the command centre's key (kind ``centre``)."""
         now = service.now()
         async with service.transaction() as tx:
             await store.lock_cases(tx.conn, [case_id])

@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -29,6 +29,8 @@ from services.intake.domain import (
 from services.intake.domain.registration import is_clean_text
 from services.intake.handlers import FeedbackPosted, Intake
 from services.intake.store import CaseRecord, case_record, case_timeline, duplicates_of
+from shared import auth
+from shared.apikeys import Principal
 from shared.events.feedback import ActorRole, Rating
 from shared.events.reports import AttributeValue, Reporter, ReportSubmitted
 from shared.events.types import (
@@ -286,6 +288,12 @@ def case_view(record: CaseRecord, duplicates: list[str], timeline: list[Timeline
 def routes(intake: Intake) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["intake"])
 
+    def authenticator() -> auth.Authenticator:
+        return intake.runtime_or_fail().auth
+
+    a_channel = auth.require(authenticator, "channel")
+    a_department_or_centre = auth.require(authenticator, "department", "centre")
+
     @router.post(
         "/reports",
         status_code=201,
@@ -294,10 +302,19 @@ def routes(intake: Intake) -> APIRouter:
             200: {"model": ReportOutcome, "description": "sent before: the same case"},
             400: {"model": Problem, "description": "not a report (names the field)"},
             422: {"model": Problem, "description": "cannot be filed: the reasons"},
+            **auth.RESPONSES,
         },
         summary="File a report: a new case, a merged duplicate, or the reasons it cannot be filed",
+        description="Takes a channel's key; the report's `channel` must be the key's channel.",
     )
-    async def post_report(body: ReportIn) -> JSONResponse:
+    async def post_report(
+        body: ReportIn, principal: Principal = Depends(a_channel)
+    ) -> JSONResponse:
+        if body.channel != principal.id:
+            raise auth.forbidden(
+                "channel_mismatch",
+                f"this key files reports for channel {principal.id!r}, not {body.channel!r}",
+            )
         bad = unclean_field(body.model_dump(mode="python", exclude={"media_urls"}))
         if bad is not None:
             return _unclean_problem(bad)
@@ -349,10 +366,18 @@ def routes(intake: Intake) -> APIRouter:
             404: {"model": Problem},
             409: {"model": Problem, "description": "the case cannot take this feedback now"},
             422: {"model": Problem},
+            **auth.RESPONSES,
         },
         summary="Department feedback on a case, published to the feedback topic",
+        description="A department's key posts accepted, handled and returned on the cases it "
+        "leads or co-handles; the supervision centre's key posts verified, verification_failed "
+        "and rated. Anything else is a 403 naming why.",
     )
-    async def post_case_event(case_id: str, body: FeedbackIn) -> JSONResponse:
+    async def post_case_event(
+        case_id: str,
+        body: FeedbackIn,
+        principal: Principal = Depends(a_department_or_centre),
+    ) -> JSONResponse:
         if not _IDENTIFIER.match(case_id):
             return _problem(404, f"no case {case_id!r}", [])
         bad = unclean_field(body.model_dump(mode="python", exclude={"media_urls"}))
@@ -371,12 +396,11 @@ def routes(intake: Intake) -> APIRouter:
             lookback=body.lookback,
         )
         async with intake.runtime_or_fail().transaction() as tx:
-            outcome = await intake.post_feedback(tx, case_id, request)
+            outcome = await intake.post_feedback(tx, case_id, request, principal)
         if outcome is None:
             return _problem(404, f"no case {case_id!r}", [])
         if isinstance(outcome, FeedbackRefused):
-            status = 409 if outcome.kind == "conflict" else 422
-            code = "conflict" if outcome.kind == "conflict" else "invalid_field"
+            status, code = _REFUSAL[outcome.kind]
             return _problem(
                 status,
                 outcome.message,
@@ -388,6 +412,10 @@ def routes(intake: Intake) -> APIRouter:
         return JSONResponse(body_out.model_dump(mode="json"), status_code=202)
 
     return router
+
+
+_REFUSAL = {"conflict": (409, "conflict"), "invalid": (422, "invalid_field"),
+            "forbidden": (403, "forbidden")}  # fmt: skip
 
 
 def respond_to_verdict(outcome: tuple[Verdict, CaseRecord | None]) -> JSONResponse:

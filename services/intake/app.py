@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.intake import store
 from services.intake.api import create_app
 from services.intake.handlers import Intake
 from services.intake.settings import Settings
@@ -21,7 +20,7 @@ READ_MODEL_TOPICS = ("assignments", "feedback", "supervision")
 
 
 class IntakeRuntime(ServiceRuntime):
-    """The runtime, plus what intake needs before its first message: reference data and dev keys."""
+    """The runtime, plus what intake needs before its first message: its reference data."""
 
     intake: Intake
 
@@ -29,14 +28,6 @@ class IntakeRuntime(ServiceRuntime):
         # Before the consumers start: registration needs the catalogue and the grid.
         self.intake.load_reference()
         await super().start()
-        keys = self.intake.settings.dev_api_keys
-        unknown = sorted({c for c, _ in keys if self.intake.ref.channel(c) is None})
-        if unknown:
-            raise ValueError(f"INTAKE_API_KEYS names channels the city does not have: {unknown}")
-        if keys:
-            async with self.db.acquire() as conn:
-                for channel, key in keys:
-                    await store.upsert_api_key(conn, key, channel, label="INTAKE_API_KEYS")
 
 
 def build(settings: Settings | None = None) -> ServiceRuntime:

@@ -28,6 +28,7 @@ from services.intake.domain import (
     TimelineEntry,
     Verdict,
     assess_batch,
+    authorise,
     duplicate_search,
     feedback_event,
     fold,
@@ -36,6 +37,7 @@ from services.intake.domain import (
 from services.intake.domain.progress import STEP_ORDER
 from services.intake.domain.registration import DuplicateSearch, duplicate_horizon, reporter_ref
 from services.intake.settings import Settings
+from shared.apikeys import Principal
 from shared.clock import Clock, SystemClock
 from shared.events.envelope import Envelope, make_event
 from shared.events.reports import ReportSubmitted
@@ -253,7 +255,7 @@ class Intake:
     # -- feedback over HTTP -------------------------------------------------------
 
     async def post_feedback(
-        self, tx: Tx, case_id: str, request: FeedbackRequest
+        self, tx: Tx, case_id: str, request: FeedbackRequest, principal: Principal
     ) -> FeedbackPosted | FeedbackRefused | None:
         """Publish a department's feedback on a case (None: no such case)."""
         conn = tx.conn
@@ -261,6 +263,10 @@ class Intake:
         record = await store.case_record(conn, case_id)
         if record is None:
             return None
+        allowed = authorise(principal, case_id, request, record.progress)
+        if isinstance(allowed, FeedbackRefused):
+            return allowed
+        request = allowed
         decided = feedback_event(case_id, request, record.progress, self.ref)
         if isinstance(decided, FeedbackRefused):
             return decided

@@ -29,7 +29,8 @@ from pydantic import ValidationError
 from services.intake.domain import Merged, Registered, Rejected, Repeated, Verdict
 from services.intake.domain.registration import is_clean_text
 from services.intake.handlers import Intake
-from services.intake.store import CaseRecord, RequestQuery, channel_for_key, find_cases
+from services.intake.store import CaseRecord, RequestQuery, find_cases
+from shared.auth import Refused
 from shared.events.cases import RejectionReason
 from shared.events.reports import ReportSubmitted
 from shared.ids import new_ulid
@@ -127,12 +128,16 @@ def render(fmt: str, root: str, body: Any, status: int = 200) -> Response:
     return JSONResponse(_plain(body), status_code=status)
 
 
-def error_response(fmt: str, status: int, descriptions: Sequence[str]) -> Response:
+def error_response(
+    fmt: str, status: int, descriptions: Sequence[str], headers: dict[str, str] | None = None
+) -> Response:
     """The spec's error shape: a list of ``{code, description}``."""
     errors = [{"code": status, "description": d[:1000]} for d in descriptions] or [
         {"code": status, "description": "error"}
     ]
-    return render(fmt if fmt in FORMATS else "json", "errors", errors, status)
+    response = render(fmt if fmt in FORMATS else "json", "errors", errors, status)
+    response.headers.update(headers or {})
+    return response
 
 
 def _reason_text(reason: RejectionReason) -> str:
@@ -445,10 +450,16 @@ def routes(intake: Intake) -> APIRouter:
         key = next((v for k, v in fields if k == "api_key"), "")
         if not key:
             return error_response(fmt, 403, ["api_key is required"])
-        async with intake.runtime_or_fail().db.acquire() as conn:
-            channel = await channel_for_key(conn, key)
-        if channel is None:
+        # The spec answers a bad api_key with 403; the key's rate is shared with X-API-Key use.
+        try:
+            principal = await intake.runtime_or_fail().auth.authenticate(key)
+        except Refused as refused:
+            if refused.status == 429:
+                return error_response(fmt, 429, [refused.message], refused.headers)
             return error_response(fmt, 403, ["Invalid api_key"])
+        if principal.kind != "channel":
+            return error_response(fmt, 403, [f"api_key is a {principal.kind} key, not a channel's"])
+        channel = principal.id
         now = intake.clock.now()
         doc = report_from_form(fields, channel, now)
         if isinstance(doc, list):

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from shared.settings import KafkaSettings, ServiceSettings
+from tests.integration.keys import DEV_API_KEYS
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +59,9 @@ def service_settings(
         relay_poll_seconds=0.2,
         retry_max_backoff_seconds=1.0,
         kafka=kafka_settings(bootstrap),
-        **extra,  # type: ignore[arg-type]
+        # Every principal has a development key; rates are the rate-limit test's business.
+        **{"api_keys": DEV_API_KEYS, "api_rate_per_second": 1e6, "api_rate_burst": 1_000_000}
+        | extra,  # type: ignore[arg-type]
     )
 
 

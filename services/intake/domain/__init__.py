@@ -7,6 +7,7 @@ from services.intake.domain.feedback import (
     FeedbackKind,
     FeedbackRefused,
     FeedbackRequest,
+    authorise,
     feedback_event,
 )
 from services.intake.domain.progress import Progress, TimelineEntry, fold
@@ -50,6 +51,7 @@ __all__ = [
     "assess_batch",
     "case_id_for",
     "duplicate_search",
+    "authorise",
     "feedback_event",
     "fold",
     "locate",

@@ -7,12 +7,13 @@ module decides whether the case can take it and builds the event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from pydantic import ValidationError
 
 from services.intake.domain.progress import Progress
+from shared.apikeys import Principal
 from shared.events.envelope import EVENT_TYPES, EventData
 from shared.events.feedback import ActorRole
 from shared.reference import ReferenceData
@@ -75,12 +76,79 @@ class FeedbackRequest:
 
 @dataclass(frozen=True)
 class FeedbackRefused:
-    """Why the feedback cannot be taken: the request is wrong (``invalid``) or the case cannot (``conflict``)."""
+    """Why the feedback cannot be taken: the request is wrong (``invalid``), the case cannot
+    (``conflict``) or the sender may not (``forbidden``)."""
 
-    kind: Literal["invalid", "conflict"]
+    kind: Literal["invalid", "conflict", "forbidden"]
     message: str
     field: str | None = None
     details: tuple[str, ...] = ()
+
+
+#: What a department's key may post: its own work on the cases it holds (签收, 处置, 回退).
+DEPARTMENT_KINDS: frozenset[FeedbackKind] = frozenset({"accepted", "handled", "returned"})
+#: What the supervision centre's key may post: inspectors' checks and call-back ratings.
+CENTRE_KINDS: frozenset[FeedbackKind] = frozenset({"verified", "verification_failed", "rated"})
+CENTRE_ROLES: frozenset[ActorRole] = frozenset({"inspector", "callback_centre", "command_centre"})
+
+
+def authorise(
+    principal: Principal, case_id: str, request: FeedbackRequest, progress: Progress
+) -> FeedbackRequest | FeedbackRefused:
+    """May ``principal`` post ``request`` on the case? The request as it will be filed, or why not.
+
+    A department speaks only for itself, on a case it leads or co-handles; the
+    centre verifies and rates but never signs for or handles a department's case.
+    """
+    kind = request.kind
+    if principal.kind == "department":
+        if kind not in DEPARTMENT_KINDS:
+            return FeedbackRefused(
+                "forbidden",
+                f"a department key may post {', '.join(sorted(DEPARTMENT_KINDS))}; "
+                f"{kind!r} is the supervision centre's",
+                "type",
+            )
+        if request.actor_role not in (None, "department"):
+            return FeedbackRefused(
+                "forbidden",
+                f"a department key posts as actor_role 'department', not {request.actor_role!r}",
+                "actor_role",
+            )
+        if request.department not in (None, principal.id):
+            return FeedbackRefused(
+                "forbidden",
+                f"{principal} may not post feedback for department {request.department!r}",
+                "department",
+            )
+        holders = {progress.department, *progress.co_departments} - {None}
+        if progress.department is not None and principal.id not in holders:
+            return FeedbackRefused(
+                "forbidden",
+                f"case {case_id} is held by {progress.department}, not {principal.id}",
+                "case_id",
+            )
+        if progress.department is not None:
+            # A co-department's feedback is about its own share of the case.
+            return replace(request, department=principal.id)
+        return request
+    if principal.kind == "centre":
+        if kind not in CENTRE_KINDS:
+            return FeedbackRefused(
+                "forbidden",
+                f"the centre's key may post {', '.join(sorted(CENTRE_KINDS))}; "
+                f"{kind!r} is the department's own to post",
+                "type",
+            )
+        if request.actor_role is not None and request.actor_role not in CENTRE_ROLES:
+            return FeedbackRefused(
+                "forbidden",
+                f"the centre's key posts as {', '.join(sorted(CENTRE_ROLES))}, "
+                f"not {request.actor_role!r}",
+                "actor_role",
+            )
+        return request
+    return FeedbackRefused("forbidden", f"a {principal.kind} key cannot post case feedback")
 
 
 def feedback_event(

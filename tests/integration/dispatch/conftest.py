@@ -17,6 +17,7 @@ from shared.events import Envelope, EventData, decode, make_event
 from shared.settings import KafkaSettings
 from tests.integration.conftest import kafka_settings, service_settings
 from tests.integration.helpers import create_topics, eventually, produce, read_topic
+from tests.integration.keys import KeyFromBody
 from tests.unit.dispatch.cases import at
 
 TOPICS = ["cases", "feedback", "supervision", "assignments", "cases.dlq", "feedback.dlq",
@@ -73,7 +74,9 @@ async def dispatch(prefix: str, database_url: str, bootstrap: str) -> AsyncItera
     await runtime.start()
     transport = httpx.ASGITransport(app=runtime.app)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://dispatch") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://dispatch", auth=KeyFromBody()
+        ) as http:
             yield Dispatch(runtime, kafka, prefix, database_url, http)
     finally:
         await runtime.stop()

@@ -17,6 +17,7 @@ from shared.events import (
 from shared.events.examples import example_data
 from tests.integration.dispatch.conftest import DISPATCHER_NOW, Dispatch
 from tests.integration.helpers import eventually, read_topic
+from tests.integration.keys import as_
 from tests.unit.dispatch.cases import (
     at,
     extension_granted,
@@ -133,6 +134,18 @@ async def test_returned_twice_is_escalated_and_a_dispatcher_assigns_it(
         "street-pingjiang",
     )
     assert "suggests gas-company" in waiting["detail"]
+
+    # Manual dispatch takes the command centre's key: none is a 401, a department's a 403.
+    order = {"department": "gas-company", "dispatcher_id": "d-7"}
+    url = f"/v1/cases/{case_id}/dispatch"
+    keyless = await dispatch.http.post(url, json=order, headers={"X-API-Key": ""})
+    assert keyless.status_code == 401 and keyless.json()["reasons"][0]["code"] == "api_key_missing"
+    bogus = await dispatch.http.post(url, json=order, headers={"X-API-Key": "not-a-key"})
+    assert bogus.status_code == 401 and bogus.json()["reasons"][0]["code"] == "api_key_invalid"
+    department = await dispatch.http.post(url, json=order, headers=as_("department", "gas-company"))
+    assert department.status_code == 403
+    assert department.json()["reasons"][0]["code"] == "wrong_principal"
+    assert "department:gas-company" in department.json()["message"]
 
     refused = await dispatch.http.post(
         f"/v1/cases/{case_id}/dispatch", json={"department": "gas-works", "dispatcher_id": "d-7"}

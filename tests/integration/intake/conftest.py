@@ -22,6 +22,7 @@ from shared.runtime import ServiceRuntime
 from shared.settings import KafkaSettings
 from tests.integration.conftest import service_settings
 from tests.integration.helpers import create_topics, read_topic
+from tests.integration.keys import KeyFromBody
 
 TOPICS = [
     "reports",
@@ -34,7 +35,6 @@ TOPICS = [
     "feedback.dlq",
     "supervision.dlq",
 ]
-DEV_KEYS = "open311:devkey-open311,citizen_app:devkey-app"
 
 
 def intake_settings(prefix: str, database_url: str, bootstrap: str, **extra: Any) -> Settings:
@@ -42,7 +42,6 @@ def intake_settings(prefix: str, database_url: str, bootstrap: str, **extra: Any
     kafka = base.kafka.model_copy(update={"create_topics": False})
     doc = base.model_dump(exclude={"kafka"})
     doc.update(extra)
-    doc.setdefault("intake_api_keys", DEV_KEYS)
     return Settings(**doc, kafka=kafka)
 
 
@@ -94,7 +93,7 @@ async def stack(database_url: str, bootstrap: str) -> AsyncIterator[Stack]:
     await runtime.start()
     assert runtime.app is not None
     transport = httpx.ASGITransport(app=runtime.app)
-    http = httpx.AsyncClient(transport=transport, base_url="http://intake.test")
+    http = httpx.AsyncClient(transport=transport, base_url="http://intake.test", auth=KeyFromBody())
     try:
         yield Stack(prefix, settings, runtime, http, database_url)
     finally:

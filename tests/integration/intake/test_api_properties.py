@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from shared.reference import load_reference
+from tests.integration.keys import dev_key
 
 STATUSES: Counter[str] = Counter()
 PROPERTY = settings(
@@ -200,7 +201,7 @@ async def test_case_routes_never_500(stack, case_id, body):
 @given(fields=form_fields, fmt=st.sampled_from(["json", "xml", "csv"]), with_key=st.booleans())
 async def test_open311_post_never_500(stack, fields, fmt, with_key):
     if with_key:
-        fields = [("api_key", "devkey-open311"), *fields]
+        fields = [("api_key", dev_key("channel", "open311")), *fields]
     response = await stack.http.post(
         f"/open311/v2/requests.{fmt}",
         content=urlencode(fields),

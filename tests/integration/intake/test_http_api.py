@@ -12,6 +12,7 @@ from shared.events.envelope import make_event
 from shared.events.examples import example_data
 from tests.integration.helpers import eventually, produce
 from tests.integration.intake.conftest import about, cell
+from tests.integration.keys import as_
 
 
 def _body(ref, code: str = "32050800200201", **overrides):
@@ -109,12 +110,14 @@ async def test_a_body_that_is_not_a_report_is_400_naming_the_field(stack, ref):
         response = await stack.http.post(
             "/v1/reports",
             content=json.dumps(body).encode(),
-            headers={"content-type": "application/json"},
+            headers={"content-type": "application/json", **as_("channel", "citizen_app")},
         )
         assert response.status_code == 400, (field, response.text)
         assert response.json()["reasons"][0]["field"] == field
     broken = await stack.http.post(
-        "/v1/reports", content=b"{not json", headers={"content-type": "application/json"}
+        "/v1/reports",
+        content=b"{not json",
+        headers={"content-type": "application/json", **as_("channel", "citizen_app")},
     )
     assert broken.status_code == 400
 
@@ -123,7 +126,9 @@ async def test_unknown_case_is_404(stack):
     assert (await stack.http.get("/v1/cases/01NOSUCHCASE")).status_code == 404
     assert (await stack.http.get("/v1/cases/%20bad%20")).status_code == 404
     response = await stack.http.post(
-        "/v1/cases/01NOSUCHCASE/events", json={"type": "accepted", "actor_id": "ws-1"}
+        "/v1/cases/01NOSUCHCASE/events",
+        json={"type": "accepted", "actor_id": "ws-1"},
+        headers=as_("department", "sanitation"),
     )
     assert response.status_code == 404
 
@@ -221,7 +226,11 @@ async def test_feedback_over_http_is_published_and_shows_in_the_timeline(stack, 
     case_id = created["case_id"]
     url = f"/v1/cases/{case_id}/events"
 
-    not_yet = await stack.http.post(url, json={"type": "accepted", "actor_id": "ws-0112"})
+    not_yet = await stack.http.post(
+        url,
+        json={"type": "accepted", "actor_id": "ws-0112"},
+        headers=as_("department", "sanitation"),
+    )
     assert not_yet.status_code == 409, "no department before dispatch"
     posted = await stack.http.post(
         url, json={"type": "accepted", "actor_id": "ws-0112", "department": "sanitation"}
@@ -238,7 +247,7 @@ async def test_feedback_over_http_is_published_and_shows_in_the_timeline(stack, 
     )
     assert wrong.status_code == 400
     unknown = await stack.http.post(
-        url, json={"type": "handled", "actor_id": "ws-1", "department": "no-such-dept"}
+        url, json={"type": "verified", "actor_id": "i-1", "department": "no-such-dept"}
     )
     assert unknown.status_code == 422 and unknown.json()["reasons"][0]["field"] == "department"
 

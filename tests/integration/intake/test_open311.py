@@ -14,6 +14,7 @@ import defusedxml.ElementTree as SafeET
 
 from tests.integration.helpers import eventually
 from tests.integration.intake.conftest import about, cell
+from tests.integration.keys import dev_key
 
 ROOT = Path(__file__).resolve().parents[3]
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -22,7 +23,7 @@ FORM = {"content-type": "application/x-www-form-urlencoded"}
 def _form(ref, code: str, **fields: str) -> str:
     lat, long = cell(ref, code).centre
     doc = {
-        "api_key": "devkey-open311",
+        "api_key": dev_key("channel", "open311"),
         "service_code": "C0114",
         "lat": str(lat),
         "long": str(long),
@@ -139,7 +140,7 @@ async def test_api_keys_per_channel(stack, ref):
 
     app_key = await stack.http.post(
         "/open311/v2/requests.json",
-        content=_form(ref, "32050800400301", api_key="devkey-app"),
+        content=_form(ref, "32050800400301", api_key=dev_key("channel", "citizen_app")),
         headers=FORM,
     )
     assert app_key.status_code == 201
@@ -160,9 +161,13 @@ async def test_api_keys_per_channel(stack, ref):
     create = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "services.intake.keys",
+        "shared.apikeys",
+        "--service",
+        "intake",
         "create",
-        "--channel",
+        "--kind",
+        "channel",
+        "--id",
         "open311",
         "--label",
         "test",
@@ -174,8 +179,11 @@ async def test_api_keys_per_channel(stack, ref):
     out, err = await create.communicate()
     assert create.returncode == 0, err
     key = out.decode().strip()
-    stored = await stack.fetch("SELECT key_hash, channel FROM api_keys WHERE label = 'test'")
+    stored = await stack.fetch(
+        "SELECT key_hash, kind, principal_id FROM access_keys WHERE label = 'test'"
+    )
     assert len(stored) == 1 and key not in stored[0]["key_hash"]
+    assert (stored[0]["kind"], stored[0]["principal_id"]) == ("channel", "open311")
     ok = await stack.http.post(
         "/open311/v2/requests.json",
         content=_form(ref, "32050800400401", api_key=key),
@@ -185,7 +193,9 @@ async def test_api_keys_per_channel(stack, ref):
     revoke = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "services.intake.keys",
+        "shared.apikeys",
+        "--service",
+        "intake",
         "revoke",
         key,
         cwd=ROOT,
@@ -201,6 +211,14 @@ async def test_api_keys_per_channel(stack, ref):
         headers=FORM,
     )
     assert refused.status_code == 403
+
+    department = await stack.http.post(
+        "/open311/v2/requests.json",
+        content=_form(ref, "32050800400401", api_key=dev_key("department", "sanitation")),
+        headers=FORM,
+    )
+    assert department.status_code == 403
+    assert department.json()[0]["description"] == "api_key is a department key, not a channel's"
 
 
 async def test_errors_come_as_a_list_of_code_and_description(stack, ref):
