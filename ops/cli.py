@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from typing import Any
@@ -122,7 +123,13 @@ async def simulate(args: argparse.Namespace) -> int:
     ref = load_reference()
     clock = clock_from_settings(s.clock_scale, s.clock_start, s.clock_anchor)
     sim = CitySimulator(
-        ref, s.kafka, clock, prefix=s.topic_prefix, seed=args.seed, dispatch_url=args.dispatch_url
+        ref,
+        s.kafka,
+        clock,
+        prefix=s.topic_prefix,
+        seed=args.seed,
+        dispatch_url=args.dispatch_url,
+        dispatch_key=args.dispatch_key,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -250,6 +257,11 @@ def parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--dispatch-url", default="http://127.0.0.1:8081", help="dispatch's HTTP API")
+    sim.add_argument(
+        "--dispatch-key",
+        default=os.environ.get("CITYCASES_DISPATCH_KEY"),
+        help="the command centre's API key for manual dispatch (default: $CITYCASES_DISPATCH_KEY)",
+    )
     sim.set_defaults(run=simulate)
 
     rep = sub.add_parser("report", help="export the daily or weekly report as HTML")

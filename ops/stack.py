@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -32,6 +33,8 @@ from shared.reference import load_reference
 from shared.settings import KafkaSettings
 from shared.topics import all_topics
 
+#: The centre the simulated dispatcher works for.
+CENTRE = "command-centre"
 SERVICES = {"intake": 8080, "dispatch": 8081, "supervision": 8082, "scoring": 8083}
 DEFAULT_START = "2026-11-02T08:00:00+08:00"  # a Monday morning in the sample calendar's year
 LOGS = devstack.STATE_DIR / "logs"
@@ -45,11 +48,18 @@ class City:
     env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
+    # The simulated dispatcher's key, made afresh for each run and given to the services
+    # as a development key (API_KEYS): nothing reusable is written anywhere.
+    centre_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     def service_env(self, name: str, anchor: float) -> dict[str, str]:
+        keys = [
+            k for k in (os.environ.get("API_KEYS", ""), f"centre:{CENTRE}:{self.centre_key}") if k
+        ]
         return {
             **os.environ,
             **self.env,
+            "API_KEYS": ",".join(keys),
             "HTTP_PORT": str(self.ports[name]),
             "CLOCK_SCALE": str(self.scale),
             "CLOCK_START": self.start.isoformat(),
@@ -118,6 +128,7 @@ async def run_city(
         clock,
         prefix=prefix,
         dispatch_url=f"http://127.0.0.1:{city.ports['dispatch']}",
+        dispatch_key=city.centre_key,
         from_start=True,
     )
     simulating = asyncio.create_task(sim.run(stop))

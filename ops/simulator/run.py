@@ -85,6 +85,7 @@ class CitySimulator:
     seed: int = 7
     behaviour: Behaviour | None = None
     dispatch_url: str | None = None  # where a human dispatcher assigns escalated cases
+    dispatch_key: str | None = None  # the command centre's API key for dispatch (X-API-Key)
     tick: timedelta = timedelta(minutes=5)
     # Answer every case on the topics, not only those dispatched after the simulator's
     # consumer joined: on fresh topics (make run) a join's few seconds are hours of
@@ -335,7 +336,8 @@ class CitySimulator:
 
     async def _manual_dispatch(self, step: Step) -> None:
         assert self.dispatch_url is not None
-        async with httpx.AsyncClient(timeout=5) as http:
+        headers = {"X-API-Key": self.dispatch_key} if self.dispatch_key else {}
+        async with httpx.AsyncClient(timeout=5, headers=headers) as http:
             response = await http.post(
                 f"{self.dispatch_url}/v1/cases/{step.case_id}/dispatch",
                 json={

@@ -16,7 +16,6 @@ from services.intake.open311 import (
     service_list,
     xml_document,
 )
-from services.intake.settings import Settings, parse_api_keys
 from shared.events import ReportSubmitted
 from shared.reference import ReferenceData, load_reference
 
@@ -150,16 +149,5 @@ def test_xml_uses_the_spec_element_names_and_drops_what_xml_cannot_carry():
     assert definition.findtext("attributes/attribute/values/value/key") == "k"
 
 
-def test_dev_api_keys_parse_and_bad_ones_fail_at_start():
-    assert parse_api_keys("open311:devkey, citizen_app:key2,") == [
-        ("open311", "devkey"),
-        ("citizen_app", "key2"),
-    ]
-    with pytest.raises(ValueError):
-        parse_api_keys("open311")
-    with pytest.raises(ValueError):
-        parse_api_keys("Open 311:key")
-    with pytest.raises(ValueError):
-        Settings(intake_api_keys="nochannel")
-    assert Settings(intake_api_keys="open311:k").dev_api_keys == [("open311", "k")]
+def test_a_search_spans_at_most_ninety_days():
     assert timedelta(days=90) == MAX_SPAN
