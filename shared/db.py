@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -19,6 +20,21 @@ if TYPE_CHECKING:
 
     #: A connection as handlers and stores see it: plain, or borrowed from a pool.
     Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def ident(name: str) -> str:
+    """``name`` quoted as an SQL identifier (a schema, table or role), or ValueError.
+
+    Identifiers cannot be bound as parameters; this is the one place SQL text is
+    built from a name that is not a constant (tests/unit/test_sql_parameterised.py
+    allows nothing else).
+    """
+    if not _IDENT.match(name):
+        raise ValueError(f"{name!r} is not a plain SQL identifier")
+    return f'"{name}"'
 
 
 async def create_pool(dsn: str, schema: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:

@@ -34,6 +34,8 @@ from typing import Any
 
 import asyncpg
 
+from shared.db import ident
+
 ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = ROOT / ".devstack"
 ENV_FILE = ROOT / ".env.local"
@@ -135,7 +137,7 @@ def stop_embedded_postgres(pgdata: str) -> None:
 async def _create_database(admin_url: str, name: str) -> str:
     conn = await asyncpg.connect(admin_url)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(f"CREATE DATABASE {ident(name)}")
     finally:
         await conn.close()
     return _with_database(admin_url, name)
@@ -144,7 +146,7 @@ async def _create_database(admin_url: str, name: str) -> str:
 async def _drop_database(admin_url: str, name: str) -> None:
     conn = await asyncpg.connect(admin_url)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f"DROP DATABASE IF EXISTS {ident(name)} WITH (FORCE)")
     finally:
         await conn.close()
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shared.db import ident
+
 if TYPE_CHECKING:
     from shared.db import Connection
 
@@ -64,18 +66,19 @@ async def migrate(conn: Connection, schema: str, service_dir: Path | None) -> li
     if service_dir is not None:
         plan += discover(schema, service_dir)
     applied_now: list[str] = []
+    quoted = ident(schema)
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)
     try:
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
         await conn.execute(
-            f"""CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
+            f"""CREATE TABLE IF NOT EXISTS {quoted}.schema_migrations (
                 scope text NOT NULL, version text NOT NULL, name text NOT NULL,
                 checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),
                 PRIMARY KEY (scope, version))"""
         )
-        # The schema name is checked to be a plain identifier above; identifiers cannot be bound.
+        # Identifiers cannot be bound: the schema name goes through ident().
         rows = await conn.fetch(
-            f"SELECT scope, version, name, checksum FROM {schema}.schema_migrations"  # noqa: S608
+            f"SELECT scope, version, name, checksum FROM {ident(schema)}.schema_migrations"  # noqa: S608
         )
         done = {(r["scope"], r["version"]): r for r in rows}
         for m in plan:
@@ -88,10 +91,10 @@ async def migrate(conn: Connection, schema: str, service_dir: Path | None) -> li
                     )
                 continue
             async with conn.transaction():
-                await conn.execute(f"SET LOCAL search_path TO {schema}, public")
+                await conn.execute(f"SET LOCAL search_path TO {ident(schema)}, public")
                 await conn.execute(m.sql)
                 await conn.execute(
-                    f"INSERT INTO {schema}.schema_migrations (scope, version, name, checksum) "  # noqa: S608
+                    f"INSERT INTO {ident(schema)}.schema_migrations (scope, version, name, checksum) "  # noqa: S608
                     "VALUES ($1, $2, $3, $4)",
                     m.scope,
                     m.version,

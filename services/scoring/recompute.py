@@ -33,7 +33,7 @@ from services.scoring.domain.figures import FIGURES, ZERO, Figures, UnitKey
 from services.scoring.handlers import ScoringHandler
 from services.scoring.settings import Settings
 from shared.consumer import ConsumerContext, handle_batch
-from shared.db import create_pool
+from shared.db import create_pool, ident
 from shared.kafka import client_options
 from shared.migrations import migrate
 from shared.reference import ReferenceData
@@ -73,7 +73,7 @@ async def _fresh_schema(database_url: str, schema: str) -> None:
         raise ValueError(f"schema name {schema!r} is not a plain identifier")
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await conn.execute(f"DROP SCHEMA IF EXISTS {ident(schema)} CASCADE")
         await migrate(conn, schema, MIGRATIONS)
     finally:
         await conn.close()
