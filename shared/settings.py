@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+import os
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.apikeys import Principal, parse_dev_keys
@@ -40,6 +42,60 @@ class KafkaSettings(BaseSettings):
     # How long the broker may hold a fetch open waiting for data: a floor under
     # latency when traffic is thin (aiokafka's 500 ms default dominated p99).
     fetch_max_wait_ms: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _security_is_coherent(self) -> KafkaSettings:
+        """A half-set security configuration stops the service at start, naming the setting."""
+        problems = security_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def security_problems(cfg: KafkaSettings) -> list[str]:
+    """What is wrong with the SASL/TLS settings, each naming its environment variable."""
+    protocol = cfg.security_protocol
+    sasl = protocol.startswith("SASL_")
+    tls = protocol in ("SSL", "SASL_SSL")
+    problems = []
+    given = {
+        "KAFKA_SASL_MECHANISM": cfg.sasl_mechanism,
+        "KAFKA_SASL_USERNAME": cfg.sasl_username,
+        "KAFKA_SASL_PASSWORD": cfg.sasl_password,
+    }
+    for name, value in given.items():
+        if sasl and not value:
+            problems.append(f"KAFKA_SECURITY_PROTOCOL is {protocol}: set {name}")
+        if not sasl and value:
+            problems.append(
+                f"{name} is set but KAFKA_SECURITY_PROTOCOL is {protocol}: "
+                "use SASL_SSL (or SASL_PLAINTEXT) or unset it"
+            )
+    if protocol == "SASL_PLAINTEXT" and cfg.sasl_mechanism == "PLAIN":
+        problems.append(
+            "KAFKA_SASL_MECHANISM PLAIN over KAFKA_SECURITY_PROTOCOL SASL_PLAINTEXT would send "
+            "the password in clear: use SCRAM-SHA-512 or SASL_SSL"
+        )
+    files = {
+        "KAFKA_SSL_CAFILE": cfg.ssl_cafile,
+        "KAFKA_SSL_CERTFILE": cfg.ssl_certfile,
+        "KAFKA_SSL_KEYFILE": cfg.ssl_keyfile,
+    }
+    for name, path in files.items():
+        if path is None:
+            continue
+        if not tls:
+            problems.append(
+                f"{name} is set but KAFKA_SECURITY_PROTOCOL is {protocol}: "
+                "use SSL or SASL_SSL, or unset it"
+            )
+        elif not os.path.isfile(path) or not os.access(path, os.R_OK):
+            problems.append(f"{name}: {path} is not a readable file")
+    if cfg.ssl_keyfile and not cfg.ssl_certfile:
+        problems.append(
+            "KAFKA_SSL_KEYFILE is set without KAFKA_SSL_CERTFILE (the client certificate)"
+        )
+    return problems
 
 
 class ServiceSettings(BaseSettings):
