@@ -35,6 +35,7 @@ from typing import Any
 import asyncpg
 
 from shared.db import ident
+from shared.dbroles import drop_roles_of_database
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = ROOT / ".devstack"
@@ -147,6 +148,8 @@ async def _drop_database(admin_url: str, name: str) -> None:
     conn = await asyncpg.connect(admin_url)
     try:
         await conn.execute(f"DROP DATABASE IF EXISTS {ident(name)} WITH (FORCE)")
+        # The services' owner/runtime roles made for this database (cluster-wide) go with it.
+        await drop_roles_of_database(conn, name)
     finally:
         await conn.close()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shared.db import ident
+from shared.dbroles import ensure_roles, grant_runtime, owner_role, take_ownership
 
 if TYPE_CHECKING:
     from shared.db import Connection
@@ -67,9 +68,26 @@ async def migrate(conn: Connection, schema: str, service_dir: Path | None) -> li
         plan += discover(schema, service_dir)
     applied_now: list[str] = []
     quoted = ident(schema)
+    owner = owner_role(schema)
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)
     try:
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+        await ensure_roles(conn, schema)
+        # Migrations run as the schema's owner, so what they create is the owner's and the
+        # runtime role's grants below cover it, whoever connected to migrate.
+        me = await conn.fetchrow(
+            "SELECT current_user AS name, rolsuper FROM pg_roles WHERE rolname = current_user"
+        )
+        assert me is not None
+        if me["name"] != owner:
+            if not me["rolsuper"]:
+                raise MigrationError(
+                    f"migrate schema {schema} as its owner role {owner} "
+                    f"(DATABASE_MIGRATION_URL) or as a superuser, not as {me['name']}"
+                )
+            await take_ownership(conn, schema)
+            await conn.execute(f"SET ROLE {ident(owner)}")
+        elif not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+            await conn.execute(f"CREATE SCHEMA {quoted}")
         await conn.execute(
             f"""CREATE TABLE IF NOT EXISTS {quoted}.schema_migrations (
                 scope text NOT NULL, version text NOT NULL, name text NOT NULL,
@@ -102,6 +120,8 @@ async def migrate(conn: Connection, schema: str, service_dir: Path | None) -> li
                     m.checksum,
                 )
             applied_now.append(f"{m.scope}/{m.name}")
+        await grant_runtime(conn, schema)
     finally:
+        await conn.execute("RESET ROLE")
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_ID)
     return applied_now

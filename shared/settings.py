@@ -6,9 +6,8 @@ environment variables, upper-cased.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import os
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict

@@ -9,7 +9,11 @@ async def test_migrations_apply_once_and_refuse_edits(db, tmp_path):
     schema = f"m{uuid.uuid4().hex[:8]}"
     (tmp_path / "0001_things.sql").write_text("CREATE TABLE things (id int PRIMARY KEY);")
     first = await migrate(db, schema, tmp_path)
-    assert first == ["shared/0001_plumbing.sql", f"{schema}/0001_things.sql"]
+    assert first == [
+        "shared/0001_plumbing.sql",
+        "shared/0002_access_keys.sql",
+        f"{schema}/0001_things.sql",
+    ]
     assert await migrate(db, schema, tmp_path) == [], "a second run applies nothing"
     tables = {
         r["table_name"]
@@ -31,7 +35,10 @@ async def test_a_failing_migration_leaves_nothing_half_done(db, tmp_path):
         await migrate(db, schema, tmp_path)
     assert await db.fetchval("SELECT to_regclass($1)", f"{schema}.a") is None
     versions = await db.fetch(f"SELECT scope, version FROM {schema}.schema_migrations")
-    assert [(r["scope"], r["version"]) for r in versions] == [("shared", "0001")]
+    assert [(r["scope"], r["version"]) for r in versions] == [
+        ("shared", "0001"),
+        ("shared", "0002"),
+    ]
 
 
 async def test_badly_named_migration_is_refused(db, tmp_path):

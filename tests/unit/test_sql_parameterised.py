@@ -67,6 +67,15 @@ def _scope_of(body: list[ast.stmt], parent: Scope | None, args: ast.arguments | 
                 continue
             if isinstance(sub, ast.Assign):
                 for target in sub.targets:
+                    if (
+                        isinstance(target, ast.Tuple)
+                        and isinstance(sub.value, ast.Tuple)
+                        and len(target.elts) == len(sub.value.elts)
+                    ):
+                        for elt, value in zip(target.elts, sub.value.elts, strict=True):
+                            for name in _names(elt):
+                                scope.bind(name, value if isinstance(elt, ast.Name) else None)
+                        continue
                     for name in _names(target):
                         value = sub.value if isinstance(target, ast.Name) else None
                         scope.bind(name, value)
