@@ -104,7 +104,9 @@ def test_each_service_runs_its_module_with_its_settings(resolved):
         assert env["HTTP_PORT"] == str(port), f"{name} listens on its documented port"
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert env["KAFKA_IDEMPOTENCE"] == "true"
-        assert env["DATABASE_URL"].startswith("postgresql://")
+        # Its own roles: it runs as <name>_runtime and migrates as <name>_owner.
+        assert env["DATABASE_URL"].startswith(f"postgresql://{name}_runtime:")
+        assert env["DATABASE_MIGRATION_URL"].startswith(f"postgresql://{name}_owner:")
         assert "@postgres:5432/" in env["DATABASE_URL"]
         assert {p["target"] for p in service["ports"]} == {port}
         unknown = set(env) - settings_env_names()
@@ -112,6 +114,23 @@ def test_each_service_runs_its_module_with_its_settings(resolved):
         depends = service["depends_on"]
         assert depends["postgres"]["condition"] == "service_healthy"
         assert depends["kafka-init"]["condition"] == "service_completed_successfully"
+
+
+def test_postgres_makes_each_services_roles_on_first_start(resolved):
+    postgres = resolved["services"]["postgres"]
+    mounts = {v["target"]: v["source"] for v in postgres["volumes"] if v["type"] == "bind"}
+    script = mounts["/docker-entrypoint-initdb.d/10-init-roles.sh"]
+    assert script.endswith("deploy/postgres/init-roles.sh") and os.path.exists(script)
+    text = open(script, encoding="utf-8").read()
+    assert "for svc in " + " ".join(SERVICES) + "; do" in text
+    for name in SERVICES:
+        for role in ("OWNER", "RUNTIME"):
+            variable = f"{name.upper()}_DB_{role}_PASSWORD"
+            password = postgres["environment"][variable]
+            url = resolved["services"][name]["environment"][
+                "DATABASE_URL" if role == "RUNTIME" else "DATABASE_MIGRATION_URL"
+            ]
+            assert f":{password}@" in url, f"{name}'s {role.lower()} URL uses {variable}"
 
 
 def test_kafka_init_creates_the_registry_topics(resolved):

@@ -48,7 +48,7 @@ def test_kustomization_has_every_piece(resources):
 
 def test_deployments_run_each_service_with_probes_limits_and_settings(resources):
     config_map = resources[("ConfigMap", "citycases-settings")]
-    (secret,) = load_yaml(K8S / "secret.example.yaml")
+    secret, database = load_yaml(K8S / "secret.example.yaml")
     for service in SERVICES:
         deployment = resources[("Deployment", service)]
         pod = deployment["spec"]["template"]
@@ -59,8 +59,21 @@ def test_deployments_run_each_service_with_probes_limits_and_settings(resources)
         (container,) = pod["spec"]["containers"]
         assert container["command"] == ["python", "-m", f"services.{service}"]
         port = default_port(service)
-        env = {e["name"]: e["value"] for e in container["env"]}
+        env = {e["name"]: e.get("value") for e in container["env"]}
         assert env["HTTP_PORT"] == str(port)
+        # Each service connects with its own roles: runtime for work, owner for migrations.
+        refs = {
+            e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e
+        }
+        assert refs == {
+            "DATABASE_URL": {"name": database["metadata"]["name"], "key": f"{service}-runtime-url"},
+            "DATABASE_MIGRATION_URL": {
+                "name": database["metadata"]["name"],
+                "key": f"{service}-owner-url",
+            },
+        }
+        assert f"//{service}_runtime:" in database["stringData"][f"{service}-runtime-url"]
+        assert f"//{service}_owner:" in database["stringData"][f"{service}-owner-url"]
         assert container["ports"] == [{"name": "http", "containerPort": port}]
         assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(port)
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
@@ -82,10 +95,10 @@ def test_deployments_run_each_service_with_probes_limits_and_settings(resources)
 def test_configmap_and_secret_hold_only_real_settings(resources):
     known = settings_env_names()
     config_map = resources[("ConfigMap", "citycases-settings")]
-    (secret,) = load_yaml(K8S / "secret.example.yaml")
+    secret, _database = load_yaml(K8S / "secret.example.yaml")
     assert set(config_map["data"]) <= known, sorted(set(config_map["data"]) - known)
     assert set(secret["stringData"]) <= known, sorted(set(secret["stringData"]) - known)
-    assert {"DATABASE_URL", "KAFKA_SASL_PASSWORD"} <= set(secret["stringData"])
+    assert {"KAFKA_SASL_PASSWORD"} <= set(secret["stringData"])
     assert not {"DATABASE_URL", "KAFKA_SASL_PASSWORD"} & set(config_map["data"]), (
         "secrets in a ConfigMap"
     )

@@ -191,7 +191,9 @@ def test_kubernetes_sets_sasl_ssl_with_the_mounted_ca(
     pki: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = yaml.safe_load((DEPLOY / "k8s" / "configmap.yaml").read_text())["data"]
-    secret = yaml.safe_load((DEPLOY / "k8s" / "secret.example.yaml").read_text())["stringData"]
+    secret = next(yaml.safe_load_all((DEPLOY / "k8s" / "secret.example.yaml").read_text()))[
+        "stringData"
+    ]
     env = {k: str(v) for k, v in {**config, **secret}.items() if k.startswith("KAFKA_")}
     # The CA comes from the kafka-ca secret, mounted where KAFKA_SSL_CAFILE points.
     mounted = Path(env["KAFKA_SSL_CAFILE"])
