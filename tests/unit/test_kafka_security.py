@@ -72,9 +72,10 @@ def test_sasl_ssl_settings_become_aiokafka_options(pki: dict[str, Path]) -> None
 
 
 def test_plaintext_has_no_tls_and_no_sasl() -> None:
-    options = client_options(KafkaSettings())
-    assert options == {"bootstrap_servers": "127.0.0.1:9092", "security_protocol": "PLAINTEXT"}
-    assert broker_security(KafkaSettings()) is None
+    cfg = KafkaSettings(bootstrap_servers="kafka:9092", security_protocol="PLAINTEXT")
+    options = client_options(cfg)
+    assert options == {"bootstrap_servers": "kafka:9092", "security_protocol": "PLAINTEXT"}
+    assert broker_security(cfg) is None
 
 
 def test_the_environment_is_read_with_the_kafka_prefix(
