@@ -90,3 +90,12 @@ async def eventually(
         await asyncio.sleep(0.1)
         value = await check()
     return value
+
+
+def as_role(database_url: str, role: str) -> str:
+    """``database_url`` logging in as ``role`` instead (local Postgres trusts local users)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(database_url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{role}@{host}"))

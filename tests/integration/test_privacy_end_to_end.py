@@ -15,6 +15,7 @@ import json
 import uuid
 from urllib.parse import quote, urlencode
 
+import asyncpg
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -22,12 +23,14 @@ from services.dispatch.app import build as build_dispatch
 from services.dispatch.settings import Settings as DispatchSettings
 from services.intake.app import build as build_intake
 from services.scoring.app import build as build_scoring
+from shared.db import ident
+from shared.dbroles import owner_role, runtime_role
 from shared.events.envelope import PoisonMessage, decode, encode
 from shared.kafka import client_options, ensure_topics
 from shared.reference import load_reference
 from shared.topics import all_topics
 from tests.integration.conftest import service_settings
-from tests.integration.helpers import eventually, produce, read_topic
+from tests.integration.helpers import as_role, eventually, produce, read_topic
 from tests.integration.intake.conftest import cell, intake_settings, report, submitted
 from tests.integration.keys import KeyFromBody, as_, dev_key
 from tests.integration.scoring.conftest import scoring_settings
@@ -91,16 +94,22 @@ async def test_no_topic_carries_a_citizens_name_or_phone(
 ) -> None:
     ref = load_reference()
     topics = all_topics(prefix, partitions=1, dlq_partitions=1)
-    intake_s = intake_settings(prefix, database_url, bootstrap)
+
+    # Each service runs as its least-privileged runtime role, as in production.
+    def runs_as(service: str) -> str:
+        return as_role(database_url, runtime_role(f"{prefix}{service}"))
+
+    owner = {"database_migration_url": database_url}
+    intake_s = intake_settings(prefix, runs_as("intake"), bootstrap, **owner)
     await ensure_topics(intake_s.kafka, {t.name: t.partitions for t in topics})
     dispatch_s = DispatchSettings.model_validate(
-        service_settings("dispatch", prefix, database_url, bootstrap).model_dump()
+        service_settings("dispatch", prefix, runs_as("dispatch"), bootstrap, **owner).model_dump()
     )
     runtimes = [
         build_intake(intake_s),
         build_dispatch(dispatch_s),
-        support.runtime(prefix, database_url, bootstrap),
-        build_scoring(scoring_settings(prefix, database_url, bootstrap)),
+        support.runtime(prefix, runs_as("supervision"), bootstrap, **owner),
+        build_scoring(scoring_settings(prefix, runs_as("scoring"), bootstrap, **owner)),
     ]
     for runtime in runtimes:
         await runtime.start()
@@ -205,9 +214,13 @@ async def test_no_topic_carries_a_citizens_name_or_phone(
             lambda found: bool(found[0]) and bool(found[1]),
             what="the rejection and the dead letter",
         )
+        for runtime in runtimes:
+            async with runtime.db.acquire() as conn:
+                assert await conn.fetchval("SELECT current_user") == runtime_role(runtime.schema)
     finally:
         for runtime in reversed(runtimes):
             await runtime.stop()
+        await drop_schemas_and_roles(database_url, [r.schema for r in runtimes])
 
     # Every topic the services use, each read back from the start.
     admin = AIOKafkaAdminClient(**client_options(intake_s.kafka))
@@ -241,6 +254,17 @@ async def test_no_topic_carries_a_citizens_name_or_phone(
     # Not vacuous: the scan read the traffic it was meant to.
     for topic in ("reports", "reports.dlq", "cases", "assignments", "feedback", "supervision"):
         assert counts.get(topic, 0) >= 1, (topic, counts)
+
+
+async def drop_schemas_and_roles(database_url: str, schemas: list[str]) -> None:
+    admin = await asyncpg.connect(database_url)
+    try:
+        for schema in schemas:
+            await admin.execute(f"DROP SCHEMA IF EXISTS {ident(schema)} CASCADE")
+            for role in (runtime_role(schema), owner_role(schema)):
+                await admin.execute(f"DROP ROLE IF EXISTS {ident(role)}")
+    finally:
+        await admin.close()
 
 
 async def _events(settings, topic: str):

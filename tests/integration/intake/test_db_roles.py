@@ -8,7 +8,6 @@ migration made; in deploy/ they have passwords.
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -17,16 +16,10 @@ from services.dispatch.app import MIGRATIONS as DISPATCH_MIGRATIONS
 from services.intake.app import build
 from shared.dbroles import owner_role, runtime_role
 from shared.migrations import migrate
-from tests.integration.helpers import create_topics, eventually
+from tests.integration.helpers import as_role, create_topics, eventually
 from tests.integration.intake.conftest import TOPICS, about, intake_settings
 from tests.integration.intake.test_http_api import _body
 from tests.integration.keys import KeyFromBody
-
-
-def as_user(database_url: str, user: str) -> str:
-    parts = urlsplit(database_url)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
 
 
 async def _drop(admin: asyncpg.Connection, schemas: list[str]) -> None:
@@ -46,7 +39,7 @@ async def test_intake_works_as_its_runtime_role_and_can_do_nothing_else(
         await migrate(admin, other, DISPATCH_MIGRATIONS)  # another service's schema beside it
         settings = intake_settings(
             prefix,
-            as_user(database_url, runtime_role(schema)),
+            as_role(database_url, runtime_role(schema)),
             bootstrap,
             database_migration_url=database_url,
         )
@@ -81,7 +74,7 @@ async def test_intake_works_as_its_runtime_role_and_can_do_nothing_else(
             await runtime.stop()
 
         conn = await asyncpg.connect(
-            as_user(database_url, runtime_role(schema)),
+            as_role(database_url, runtime_role(schema)),
             server_settings={"search_path": schema},
         )
         try:
@@ -118,7 +111,7 @@ async def test_intake_works_as_its_runtime_role_and_can_do_nothing_else(
         )
         assert [r["tableowner"] for r in owners] == [owner_role(schema)]
         # Running the migrations again (a restart) changes nothing and keeps the grants.
-        owner_conn = await asyncpg.connect(as_user(database_url, owner_role(schema)))
+        owner_conn = await asyncpg.connect(as_role(database_url, owner_role(schema)))
         try:
             from services.intake.app import MIGRATIONS
 
