@@ -9,6 +9,7 @@ is the domain's decision (it needs the case); it raises :func:`forbidden`.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,7 +21,10 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 
 from shared.apikeys import Kind, Principal, key_hash, principal_for
+from shared.metrics import HTTP_REFUSED
 from shared.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
 
 HEADER = "X-API-Key"
 _scheme = APIKeyHeader(
@@ -124,9 +128,12 @@ def require(auth: Callable[[], Authenticator], *kinds: Kind) -> Callable[..., Aw
     return principal
 
 
-def install(app: FastAPI) -> None:
-    """Render :class:`Refused` as a Problem with its status (and ``Retry-After``)."""
+def install(app: FastAPI, service: str) -> None:
+    """Render :class:`Refused` as a Problem with its status (and ``Retry-After``), counted."""
 
     @app.exception_handler(Refused)
     async def refused(request: Request, exc: Refused) -> JSONResponse:
+        HTTP_REFUSED.labels(service, str(exc.status), exc.code).inc()
+        # Never the key itself: the path and why are enough to spot probing.
+        log.info("refused %s %s: %s", request.method, request.url.path, exc.code)
         return exc.response()

@@ -41,3 +41,9 @@ OUTBOX_AGE = Gauge(
     "outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"]
 )
 RELAY_ERRORS = Counter("outbox_relay_errors_total", "Publish attempts that failed", ["service"])
+HTTP_REFUSED = Counter(
+    "http_requests_refused_total",
+    "HTTP requests refused for their API key: missing or invalid (401), wrong principal (403), "
+    "over the key's rate (429)",
+    ["service", "status", "code"],
+)

@@ -93,7 +93,7 @@ class ServiceRuntime:
         limiter = RateLimiter(self.settings.api_rate_per_second, self.settings.api_rate_burst)
         self.auth = auth.Authenticator(lambda: self.db, limiter)
         if self.app is not None:
-            auth.install(self.app)
+            auth.install(self.app, self.settings.service_name)
 
     @property
     def db(self) -> asyncpg.Pool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import asyncpg
+from prometheus_client import REGISTRY
 
 from shared.apikeys import Principal, key_hash, register_key, revoke_key
 from shared.auth import HEADER
@@ -51,6 +52,11 @@ async def test_a_report_needs_its_channels_key(stack, ref):
 
     filed = await stack.http.post("/v1/reports", json=body, headers=as_("channel", "citizen_app"))
     assert filed.status_code == 201, filed.text
+    refused = REGISTRY.get_sample_value(
+        "http_requests_refused_total",
+        {"service": "intake", "status": "403", "code": "channel_mismatch"},
+    )
+    assert refused is not None and refused >= 1
 
 
 async def test_keys_are_stored_hashed_and_revoking_one_takes_effect_at_once(stack, ref):
