@@ -25,7 +25,7 @@ from fastapi import FastAPI
 from shared.clock import Clock, clock_from_settings
 from shared.consumer import BatchHandler, ConsumerContext, subscribe
 from shared.db import create_pool
-from shared.http import add_operational_routes
+from shared.http import TooLarge, add_operational_routes, limit_request_bodies
 from shared.kafka import ensure_topics, make_broker, make_producer
 from shared.logs import configure_logging
 from shared.migrations import migrate
@@ -71,6 +71,8 @@ class ServiceRuntime:
     # Fault-injection points for crash tests; no-ops in service.
     before_ack: Callable[[], None] = lambda: None
     after_publish: Callable[[], None] = lambda: None
+    # The 413 for a body over HTTP_MAX_BODY_BYTES, in the service's problem shape.
+    body_too_large: TooLarge | None = None
 
     pool: asyncpg.Pool | None = None
     relay: OutboxRelay | None = None
@@ -86,6 +88,8 @@ class ServiceRuntime:
                 self.settings.clock_scale, self.settings.clock_start, self.settings.clock_anchor
             )
         self.broker = make_broker(self.settings.kafka, client_id=self.settings.service_name)
+        if self.app is not None:
+            limit_request_bodies(self.app, self.settings.http_max_body_bytes, self.body_too_large)
 
     @property
     def db(self) -> asyncpg.Pool:

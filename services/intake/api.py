@@ -13,8 +13,9 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from starlette.types import Scope
 
 from services.intake import open311
 from services.intake.domain import (
@@ -397,6 +398,15 @@ def respond_to_verdict(outcome: tuple[Verdict, CaseRecord | None]) -> JSONRespon
         return _problem(422, event.message, [r.model_dump(mode="json") for r in event.reasons])
     status = 200 if isinstance(verdict, Repeated) else 201
     return JSONResponse(verdict_body(verdict, record), status_code=status)
+
+
+def body_too_large(scope: Scope, limit: int) -> Response:
+    """The 413 for a body over HTTP_MAX_BODY_BYTES: Open311's error list there, a Problem here."""
+    message = f"request body exceeds the limit of {limit} bytes"
+    path = str(scope.get("path", ""))
+    if path.startswith(open311.PREFIX):
+        return open311.error_response(path.rsplit(".", 1)[-1], 413, [message])
+    return _problem(413, message, [{"code": "body_too_large", "field": "body", "message": message}])
 
 
 def create_app(intake: Intake) -> FastAPI:
