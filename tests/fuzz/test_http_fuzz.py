@@ -11,6 +11,7 @@ tests/integration/intake/test_api_properties.py and test_open311_documents.py.
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -25,6 +26,7 @@ from tests.fuzz.conftest import Service
 from tests.fuzz.kafka_inputs import fresh_event, record
 from tests.fuzz.problems import check
 from tests.fuzz.test_kafka_fuzz import feed
+from tests.integration.intake.test_api_properties import likely_reports, reports
 
 REF = load_reference()
 DEPARTMENTS = [d.id for d in REF.departments]
@@ -250,3 +252,41 @@ async def test_any_method_on_any_path_never_500(offline, name, method, path, bod
         check(response, f"{name} any route")
     else:
         assert response.status_code < 500
+
+
+# -- intake: what each answer wrote ------------------------------------------------------
+
+
+async def outbox_types(service: Service) -> dict[str, int]:
+    rows = await service.query(
+        "SELECT coalesce(event_type, topic) AS t, count(*) AS n FROM outbox GROUP BY 1"
+    )
+    return {r["t"]: r["n"] for r in rows}
+
+
+@fuzz_settings(60)
+@given(body=st.one_of(likely_reports, likely_reports, reports))
+async def test_intake_writes_all_of_a_report_or_nothing(offline, body):
+    """400: nothing written. 422: one report.rejected, no case. 201: one case, registered or merged."""
+    service: Service = offline["intake"]
+    before_rows = await service.row_counts()
+    before = await outbox_types(service)
+    async with service.http() as http:
+        response = await http.post(
+            "/v1/reports",
+            content=json.dumps(body).encode(),
+            headers={"content-type": "application/json"},
+        )
+    status = check(response, "intake POST /v1/reports (writes)")
+    after = await outbox_types(service)
+    added = {
+        t: after.get(t, 0) - before.get(t, 0) for t in after if after.get(t, 0) != before.get(t, 0)
+    }
+    if status == 400:
+        assert added == {} and await service.row_counts() == before_rows, added
+    elif status == 422:
+        assert added == {"report.rejected": 1}, added
+    elif status == 201:
+        assert added in ({"case.registered": 1}, {"case.merged": 1}), added
+    else:
+        assert status == 200 and added == {}, (status, added)  # a repeat: the same case
