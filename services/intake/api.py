@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from services.intake import open311
@@ -422,6 +423,20 @@ def create_app(intake: Intake) -> FastAPI:
         first = reasons[0] if reasons else {"field": None, "message": "invalid request"}
         message = f"{first['field'] or 'request'}: {first['message']}"
         return _problem(400, message, reasons)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_problem(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own refusals (a body that is not JSON, an unknown route, a wrong
+        # method) in intake's Problem shape, like every other refusal here.
+        message = str(exc.detail)
+        code = "invalid_body" if exc.status_code == 400 else f"http_{exc.status_code}"
+        field = "body" if exc.status_code == 400 else None
+        response = _problem(
+            exc.status_code, message, [{"code": code, "field": field, "message": message}]
+        )
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
 
     app.include_router(routes(intake))
     app.include_router(open311.routes(intake))

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from services.intake.domain import Merged, Registered, Rejected, Repeated, Verdict
 from services.intake.domain.registration import is_clean_text
@@ -374,6 +374,26 @@ def posted_record(verdict: Verdict, record: CaseRecord | None) -> dict[str, Any]
 # -- routes -------------------------------------------------------------------------
 
 
+class Open311Error(BaseModel):
+    """One of the spec's errors; an answer that fails is a list of them."""
+
+    code: int
+    description: str
+
+
+_XML = {"text/xml": {"schema": {"type": "string"}}}
+
+
+def _documented(*errors: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    """An Open311 route's answers: JSON or XML by the ``fmt`` suffix, errors as a list."""
+    out: dict[int | str, dict[str, Any]] = {
+        200: {"description": "JSON or XML, as the suffix asks", "content": _XML}
+    }
+    for status, description in ((404, "unknown format or no such item"), *errors):
+        out[status] = {"model": list[Open311Error], "description": description, "content": _XML}
+    return out
+
+
 def routes(intake: Intake) -> APIRouter:
     router = APIRouter(prefix=PREFIX, tags=["open311"])
 
@@ -382,7 +402,11 @@ def routes(intake: Intake) -> APIRouter:
             return None
         return error_response("json", 404, [f"format {fmt[:20]!r} is not offered: use json or xml"])
 
-    @router.get("/discovery.{fmt}", summary="Open311 discovery: where and what this endpoint is")
+    @router.get(
+        "/discovery.{fmt}",
+        summary="Open311 discovery: where and what this endpoint is",
+        responses=_documented(),
+    )
     async def discovery(fmt: str, request: Request) -> Response:
         if (bad := unknown_format(fmt)) is not None:
             return bad
@@ -402,7 +426,11 @@ def routes(intake: Intake) -> APIRouter:
         }
         return render(fmt, "discovery", body)
 
-    @router.get("/services.{fmt}", summary="Open311 service list: the category catalogue")
+    @router.get(
+        "/services.{fmt}",
+        summary="Open311 service list: the category catalogue",
+        responses=_documented(),
+    )
     async def services(fmt: str) -> Response:
         if (bad := unknown_format(fmt)) is not None:
             return bad
@@ -411,6 +439,7 @@ def routes(intake: Intake) -> APIRouter:
     @router.get(
         "/services/{service_code}.{fmt}",
         summary="Open311 service definition: a category's filing attributes",
+        responses=_documented(),
     )
     async def service(service_code: str, fmt: str) -> Response:
         if (bad := unknown_format(fmt)) is not None:
@@ -423,6 +452,13 @@ def routes(intake: Intake) -> APIRouter:
     @router.post(
         "/requests.{fmt}",
         summary="Open311 POST requests: file a report (form-encoded, api_key required)",
+        status_code=201,
+        responses=_documented(
+            (400, "not a report, or one that cannot be filed: the reasons"),
+            (403, "api_key missing or unknown"),
+            (413, "request body too large"),
+            (415, "not form-encoded"),
+        ),
     )
     async def post_request(fmt: str, request: Request) -> Response:
         if (bad := unknown_format(fmt)) is not None:
@@ -463,7 +499,11 @@ def routes(intake: Intake) -> APIRouter:
         status = 200 if isinstance(verdict, Repeated) else 201
         return render(fmt, "service_requests", [posted_record(verdict, record)], status)
 
-    @router.get("/requests.{fmt}", summary="Open311 GET requests: search service requests")
+    @router.get(
+        "/requests.{fmt}",
+        summary="Open311 GET requests: search service requests",
+        responses=_documented((400, "a filter is invalid")),
+    )
     async def get_requests(fmt: str, request: Request) -> Response:
         if (bad := unknown_format(fmt)) is not None:
             return bad
@@ -482,6 +522,7 @@ def routes(intake: Intake) -> APIRouter:
     @router.get(
         "/requests/{service_request_id}.{fmt}",
         summary="Open311 GET request: one service request with its status",
+        responses=_documented(),
     )
     async def get_request(service_request_id: str, fmt: str) -> Response:
         if (bad := unknown_format(fmt)) is not None:
