@@ -384,6 +384,64 @@ class Open311Error(BaseModel):
 _XML = {"text/xml": {"schema": {"type": "string"}}}
 
 
+def _text(description: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "string", "description": description, **extra}
+
+
+#: POST requests' form, as the spec has it (the handler parses the raw form itself, so
+#: ``attribute[code]`` fields can repeat and arrive in any order).
+_REQUEST_FORM: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/x-www-form-urlencoded": {
+            "schema": {
+                "type": "object",
+                "required": ["api_key", "service_code"],
+                "properties": {
+                    "api_key": _text("the channel's key"),
+                    "service_code": _text("a category code from services.{fmt}"),
+                    "lat": {"type": "number", "description": "WGS84 latitude"},
+                    "long": {"type": "number", "description": "WGS84 longitude"},
+                    "address_string": _text("where, in words"),
+                    "address_id": _text("a 14-digit grid code", pattern="^[0-9]{14}$"),
+                    "description": _text("what is wrong", maxLength=4000),
+                    "media_url": _text("a photo", format="uri"),
+                    "first_name": _text("the reporter's first name"),
+                    "last_name": _text("the reporter's last name"),
+                    "phone": _text("the reporter's phone"),
+                    "external_id": _text("the client's own id: a retry returns the same request"),
+                },
+                "additionalProperties": {"type": "string"},
+            }
+        }
+    },
+}
+
+
+def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+#: GET requests' filters, as the spec has them (read from the raw query string).
+_REQUEST_FILTERS = [
+    _query("service_request_id", "comma-separated ids; the other filters are then ignored"),
+    _query("service_code", "comma-separated category codes"),
+    _query("start_date", "W3C date-time with a zone", format="date-time"),
+    _query(
+        "end_date",
+        "W3C date-time with a zone; at most 90 days after start_date",
+        format="date-time",
+    ),
+    _query("status", "open, closed, or both comma-separated"),
+]
+
+
 def _documented(*errors: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
     """An Open311 route's answers: JSON or XML by the ``fmt`` suffix, errors as a list."""
     out: dict[int | str, dict[str, Any]] = {
@@ -453,6 +511,7 @@ def routes(intake: Intake) -> APIRouter:
         "/requests.{fmt}",
         summary="Open311 POST requests: file a report (form-encoded, api_key required)",
         status_code=201,
+        openapi_extra={"requestBody": _REQUEST_FORM},
         responses=_documented(
             (400, "not a report, or one that cannot be filed: the reasons"),
             (403, "api_key missing or unknown"),
@@ -502,6 +561,7 @@ def routes(intake: Intake) -> APIRouter:
     @router.get(
         "/requests.{fmt}",
         summary="Open311 GET requests: search service requests",
+        openapi_extra={"parameters": _REQUEST_FILTERS},
         responses=_documented((400, "a filter is invalid")),
     )
     async def get_requests(fmt: str, request: Request) -> Response:

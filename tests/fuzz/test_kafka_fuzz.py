@@ -94,7 +94,7 @@ async def good_event_is_handled(service: Service, topic: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "topic"), PAIRS, ids=[f"{s}-{t}" for s, t in PAIRS])
-@fuzz_settings(25)
+@fuzz_settings(40)
 @given(data=st.data())
 async def test_every_poison_record_is_dead_lettered_with_a_reason(offline, name, topic, data):
     service: Service = offline[name]
