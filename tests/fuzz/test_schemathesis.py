@@ -65,9 +65,14 @@ async def test_every_operation_conforms_to_its_document(offline, name, label, ca
     service: Service = offline[name]
     case = data.draw(cases, label="case")
     kwargs = case.as_transport_kwargs(base_url=f"http://{name}.test")
-    kwargs["headers"] = {
-        k: v for k, v in kwargs["headers"].items() if k.lower() not in ("connection",)
-    }
+    # From the requests-style arguments schemathesis makes to httpx's.
+    headers = {k: v for k, v in kwargs["headers"].items() if k.lower() != "connection"}
+    cookies = kwargs.pop("cookies", None) or {}
+    if cookies:
+        headers["cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    kwargs["headers"] = headers
+    if isinstance(kwargs.get("data"), bytes | str):
+        kwargs["content"] = kwargs.pop("data")
     async with service.http() as http:
         response = await http.request(**kwargs)
     negative = case.meta is not None and case.meta.generation.mode is GenerationMode.NEGATIVE
