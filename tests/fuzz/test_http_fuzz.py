@@ -26,7 +26,12 @@ from tests.fuzz.conftest import Service
 from tests.fuzz.kafka_inputs import fresh_event, record
 from tests.fuzz.problems import check
 from tests.fuzz.test_kafka_fuzz import feed
-from tests.integration.intake.test_api_properties import likely_reports, reports
+from tests.integration.intake.test_api_properties import (
+    _FILABLE,
+    feedback,
+    likely_reports,
+    reports,
+)
 
 REF = load_reference()
 DEPARTMENTS = [d.id for d in REF.departments]
@@ -290,3 +295,62 @@ async def test_intake_writes_all_of_a_report_or_nothing(offline, body):
         assert added in ({"case.registered": 1}, {"case.merged": 1}), added
     else:
         assert status == 200 and added == {}, (status, added)  # a repeat: the same case
+
+
+@pytest.fixture(scope="module")
+async def intake_cases(offline) -> list[str]:
+    """Cases filed through intake's API, for feedback to land on."""
+    service: Service = offline["intake"]
+    ids = []
+    async with service.http() as http:
+        for i in range(2):
+            body = {**_FILABLE, "external_id": f"fuzz-feedback-{i}-{service.prefix}"}
+            response = await http.post("/v1/reports", json=body)
+            assert response.status_code == 201, response.text
+            ids.append(response.json()["case_id"])
+    # Dispatched, as dispatch would announce it, so the department's feedback can land.
+    for case_id in ids:
+        envelope = fresh_event("case.dispatched", case_id=case_id)
+        full = service.prefix + "assignments"
+        raw = record(full, next(_OFFSETS), encode(envelope), b"k", kafka_headers(envelope))
+        assert await feed(service, "assignments", [raw]) == "done"
+    return ids
+
+
+likely_feedback = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(["accepted", "handled", "returned", "rated", "verified"]),
+        "actor_id": st.sampled_from(["ws-1", "insp-0427"]),
+    },
+    optional={
+        "reason": st.text(min_size=1, max_size=20),
+        "note": TEXT,
+        "rating": st.sampled_from(["satisfied", "dissatisfied", "meh"]),
+        "media_urls": st.just(["https://media.example.org/a.jpg"]),
+    },
+)
+
+
+@fuzz_settings(40)
+@given(case=st.data(), body=st.one_of(likely_feedback, likely_feedback, feedback))
+async def test_intake_feedback_is_published_whole_or_not_at_all(offline, intake_cases, case, body):
+    """A refused feedback writes nothing; an accepted one publishes exactly one event."""
+    service: Service = offline["intake"]
+    case_id = case.draw(st.sampled_from(intake_cases) | TEXT, label="case_id")
+    before_rows = await service.row_counts()
+    before = await outbox_types(service)
+    async with service.http() as http:
+        response = await http.post(
+            f"/v1/cases/{quote(case_id, safe='')}/events",
+            content=json.dumps(body).encode(),
+            headers={"content-type": "application/json"},
+        )
+    status = check(response, "intake POST /v1/cases/{id}/events (writes)")
+    after = await outbox_types(service)
+    added = {
+        t: after.get(t, 0) - before.get(t, 0) for t in after if after.get(t, 0) != before.get(t, 0)
+    }
+    if status >= 400:
+        assert added == {} and await service.row_counts() == before_rows, added
+    else:
+        assert status == 202 and added == {response.json()["type"]: 1}, (status, added)
