@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-unit lint docs up down run bench clean
+.PHONY: install test test-unit test-fuzz lint docs up down run bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -22,6 +22,11 @@ test: $(STAMP) lint
 ## Unit and contract tests only (no broker, no database).
 test-unit: $(STAMP)
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/unit tests/contract
+
+## The fuzz suite alone, harder: FUZZ_EXAMPLES examples per property (make test runs a few dozen).
+FUZZ_EXAMPLES ?= 500
+test-fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PYTHON) -m shared.devstack run -- $(PYTHON) -m pytest -q -p no:cacheprovider tests/fuzz tests/integration/intake/test_api_properties.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

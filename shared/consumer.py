@@ -129,11 +129,18 @@ async def handle_batch(
     """Apply one batch exactly once; returns "done" or "retry" (after backing off)."""
     decoded: list[tuple[ConsumerRecord[bytes, bytes], Envelope]] = []
     poison: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+    base = topic.removeprefix(ctx.topic_prefix)
     for record in records:
         try:
-            decoded.append((record, decode(record.value)))
+            envelope = decode(record.value)
         except PoisonMessage as exc:
             poison.append((record, str(exc)))
+            continue
+        if envelope.topic != base:
+            # A handler only knows its own topic's types; another's would be misread or dropped.
+            poison.append((record, f"{envelope.type} belongs on {envelope.topic!r}, not {base!r}"))
+        else:
+            decoded.append((record, envelope))
     metrics.BATCH_SIZE.labels(ctx.service, topic).observe(len(records))
     started = time.perf_counter()
     key = (topic, records[0].partition, records[0].offset) if records else (topic, -1, -1)
@@ -264,7 +271,8 @@ def _dead_letter(
     attempt: int,
     exc: BaseException | None = None,
 ) -> OutboxRow:
-    original = [(k, v) for k, v in (record.headers or ())]
+    # Header names are stored as text, which cannot hold a NUL; the bytes of values are kept.
+    original = [(k.replace("\x00", "\\x00"), v) for k, v in (record.headers or ())]
     error_headers = {
         "exception": exception,
         "message": message[:2000],

@@ -27,7 +27,7 @@ from shared.apikeys import register_key
 from shared.clock import Clock, clock_from_settings
 from shared.consumer import BatchHandler, ConsumerContext, subscribe
 from shared.db import create_pool
-from shared.http import add_operational_routes
+from shared.http import TooLarge, add_operational_routes, limit_request_bodies
 from shared.kafka import ensure_topics, make_broker, make_producer
 from shared.logs import configure_logging
 from shared.migrations import migrate
@@ -75,6 +75,8 @@ class ServiceRuntime:
     # Fault-injection points for crash tests; no-ops in service.
     before_ack: Callable[[], None] = lambda: None
     after_publish: Callable[[], None] = lambda: None
+    # The 413 for a body over HTTP_MAX_BODY_BYTES, in the service's problem shape.
+    body_too_large: TooLarge | None = None
 
     pool: asyncpg.Pool | None = None
     relay: OutboxRelay | None = None
@@ -94,6 +96,7 @@ class ServiceRuntime:
         self.auth = auth.Authenticator(lambda: self.db, limiter)
         if self.app is not None:
             auth.install(self.app, self.settings.service_name)
+            limit_request_bodies(self.app, self.settings.http_max_body_bytes, self.body_too_large)
 
     @property
     def db(self) -> asyncpg.Pool:

@@ -119,6 +119,8 @@ class ServiceSettings(BaseSettings):
     topic_prefix: str = ""
     http_host: str = "0.0.0.0"
     http_port: int = 8080
+    # Larger request bodies are refused with a 413 before they are read into memory.
+    http_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     clock_scale: float = Field(default=1.0, gt=0)
     clock_start: str | None = Field(
         default=None, description="ISO instant the scaled clock starts from (default: now)"

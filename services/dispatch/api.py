@@ -126,6 +126,7 @@ class DispatchResult(BaseModel):
 
 
 _ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"description": "the body is not JSON"},
     404: {"model": ProblemResponse, "description": "no such case"},
     409: {"model": ProblemResponse, "description": "the case's state forbids it"},
     422: {"description": "invalid input; the detail names the field"},
@@ -149,7 +150,8 @@ def install(app: FastAPI, service: Service) -> None:
         area: Annotated[str | None, Query(max_length=64, pattern=ID_PATTERN)] = None,
         urgency: Literal["ordinary", "urgent"] | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        # Bounded: Postgres takes a bigint, and no queue is a million cases deep.
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> EscalatedQueue:
         """The human dispatcher's queue (逐级上报): cases no rule can place any more."""
         async with service.transaction() as tx:

@@ -13,8 +13,10 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from services.intake import open311
 from services.intake.domain import (
@@ -427,6 +429,15 @@ def respond_to_verdict(outcome: tuple[Verdict, CaseRecord | None]) -> JSONRespon
     return JSONResponse(verdict_body(verdict, record), status_code=status)
 
 
+def body_too_large(scope: Scope, limit: int) -> Response:
+    """The 413 for a body over HTTP_MAX_BODY_BYTES: Open311's error list there, a Problem here."""
+    message = f"request body exceeds the limit of {limit} bytes"
+    path = str(scope.get("path", ""))
+    if path.startswith(open311.PREFIX):
+        return open311.error_response(path.rsplit(".", 1)[-1], 413, [message])
+    return _problem(413, message, [{"code": "body_too_large", "field": "body", "message": message}])
+
+
 def create_app(intake: Intake) -> FastAPI:
     app = FastAPI(
         title="intake",
@@ -440,6 +451,20 @@ def create_app(intake: Intake) -> FastAPI:
         first = reasons[0] if reasons else {"field": None, "message": "invalid request"}
         message = f"{first['field'] or 'request'}: {first['message']}"
         return _problem(400, message, reasons)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_problem(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own refusals (a body that is not JSON, an unknown route, a wrong
+        # method) in intake's Problem shape, like every other refusal here.
+        message = str(exc.detail)
+        code = "invalid_body" if exc.status_code == 400 else f"http_{exc.status_code}"
+        field = "body" if exc.status_code == 400 else None
+        response = _problem(
+            exc.status_code, message, [{"code": code, "field": field, "message": message}]
+        )
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
 
     app.include_router(routes(intake))
     app.include_router(open311.routes(intake))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.intake.api import create_app
+from services.intake.api import body_too_large, create_app
 from services.intake.handlers import Intake
 from services.intake.settings import Settings
 from shared.runtime import ServiceRuntime, Subscription
@@ -45,6 +45,7 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
         subscriptions=subscriptions,
         app=create_app(intake),
         background=[intake.prune_masters_forever],
+        body_too_large=body_too_large,
     )
     runtime.intake = intake
     intake.runtime = runtime

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from services.intake.domain import Merged, Registered, Rejected, Repeated, Verdict
 from services.intake.domain.registration import is_clean_text
@@ -379,6 +379,84 @@ def posted_record(verdict: Verdict, record: CaseRecord | None) -> dict[str, Any]
 # -- routes -------------------------------------------------------------------------
 
 
+class Open311Error(BaseModel):
+    """One of the spec's errors; an answer that fails is a list of them."""
+
+    code: int
+    description: str
+
+
+_XML = {"text/xml": {"schema": {"type": "string"}}}
+
+
+def _text(description: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "string", "description": description, **extra}
+
+
+#: POST requests' form, as the spec has it (the handler parses the raw form itself, so
+#: ``attribute[code]`` fields can repeat and arrive in any order).
+_REQUEST_FORM: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/x-www-form-urlencoded": {
+            "schema": {
+                "type": "object",
+                "required": ["api_key", "service_code"],
+                "properties": {
+                    "api_key": _text("the channel's key"),
+                    "service_code": _text("a category code from services.{fmt}"),
+                    "lat": {"type": "number", "description": "WGS84 latitude"},
+                    "long": {"type": "number", "description": "WGS84 longitude"},
+                    "address_string": _text("where, in words"),
+                    "address_id": _text("a 14-digit grid code", pattern="^[0-9]{14}$"),
+                    "description": _text("what is wrong", maxLength=4000),
+                    "media_url": _text("a photo", format="uri"),
+                    "first_name": _text("the reporter's first name"),
+                    "last_name": _text("the reporter's last name"),
+                    "phone": _text("the reporter's phone"),
+                    "external_id": _text("the client's own id: a retry returns the same request"),
+                },
+                "additionalProperties": {"type": "string"},
+            }
+        }
+    },
+}
+
+
+def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+#: GET requests' filters, as the spec has them (read from the raw query string).
+_REQUEST_FILTERS = [
+    _query("service_request_id", "comma-separated ids; the other filters are then ignored"),
+    _query("service_code", "comma-separated category codes"),
+    _query("start_date", "W3C date-time with a zone", format="date-time"),
+    _query(
+        "end_date",
+        "W3C date-time with a zone; at most 90 days after start_date",
+        format="date-time",
+    ),
+    _query("status", "open, closed, or both comma-separated"),
+]
+
+
+def _documented(*errors: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    """An Open311 route's answers: JSON or XML by the ``fmt`` suffix, errors as a list."""
+    out: dict[int | str, dict[str, Any]] = {
+        200: {"description": "JSON or XML, as the suffix asks", "content": _XML}
+    }
+    for status, description in ((404, "unknown format or no such item"), *errors):
+        out[status] = {"model": list[Open311Error], "description": description, "content": _XML}
+    return out
+
+
 def routes(intake: Intake) -> APIRouter:
     router = APIRouter(prefix=PREFIX, tags=["open311"])
 
@@ -387,7 +465,11 @@ def routes(intake: Intake) -> APIRouter:
             return None
         return error_response("json", 404, [f"format {fmt[:20]!r} is not offered: use json or xml"])
 
-    @router.get("/discovery.{fmt}", summary="Open311 discovery: where and what this endpoint is")
+    @router.get(
+        "/discovery.{fmt}",
+        summary="Open311 discovery: where and what this endpoint is",
+        responses=_documented(),
+    )
     async def discovery(fmt: str, request: Request) -> Response:
         if (bad := unknown_format(fmt)) is not None:
             return bad
@@ -407,7 +489,11 @@ def routes(intake: Intake) -> APIRouter:
         }
         return render(fmt, "discovery", body)
 
-    @router.get("/services.{fmt}", summary="Open311 service list: the category catalogue")
+    @router.get(
+        "/services.{fmt}",
+        summary="Open311 service list: the category catalogue",
+        responses=_documented(),
+    )
     async def services(fmt: str) -> Response:
         if (bad := unknown_format(fmt)) is not None:
             return bad
@@ -416,6 +502,7 @@ def routes(intake: Intake) -> APIRouter:
     @router.get(
         "/services/{service_code}.{fmt}",
         summary="Open311 service definition: a category's filing attributes",
+        responses=_documented(),
     )
     async def service(service_code: str, fmt: str) -> Response:
         if (bad := unknown_format(fmt)) is not None:
@@ -428,6 +515,14 @@ def routes(intake: Intake) -> APIRouter:
     @router.post(
         "/requests.{fmt}",
         summary="Open311 POST requests: file a report (form-encoded, api_key required)",
+        status_code=201,
+        openapi_extra={"requestBody": _REQUEST_FORM},
+        responses=_documented(
+            (400, "not a report, or one that cannot be filed: the reasons"),
+            (403, "api_key missing or unknown"),
+            (413, "request body too large"),
+            (415, "not form-encoded"),
+        ),
     )
     async def post_request(fmt: str, request: Request) -> Response:
         if (bad := unknown_format(fmt)) is not None:
@@ -474,7 +569,12 @@ def routes(intake: Intake) -> APIRouter:
         status = 200 if isinstance(verdict, Repeated) else 201
         return render(fmt, "service_requests", [posted_record(verdict, record)], status)
 
-    @router.get("/requests.{fmt}", summary="Open311 GET requests: search service requests")
+    @router.get(
+        "/requests.{fmt}",
+        summary="Open311 GET requests: search service requests",
+        openapi_extra={"parameters": _REQUEST_FILTERS},
+        responses=_documented((400, "a filter is invalid")),
+    )
     async def get_requests(fmt: str, request: Request) -> Response:
         if (bad := unknown_format(fmt)) is not None:
             return bad
@@ -493,6 +593,7 @@ def routes(intake: Intake) -> APIRouter:
     @router.get(
         "/requests/{service_request_id}.{fmt}",
         summary="Open311 GET request: one service request with its status",
+        responses=_documented(),
     )
     async def get_request(service_request_id: str, fmt: str) -> Response:
         if (bad := unknown_format(fmt)) is not None:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Header, HTTPException, Path, Query
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from services.scoring import reports, store
 from services.scoring.context import ScoringContext
@@ -27,6 +28,19 @@ FormatQuery = Annotated[
 ]
 AcceptHeader = Annotated[str | None, Header(include_in_schema=False)]
 _UNIT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+
+class NotFound(BaseModel):
+    detail: str
+
+
+#: Every route answers JSON, or CSV when asked (``format=csv`` or ``Accept: text/csv``).
+_TABLE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "JSON, or CSV when asked",
+        "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
+    }
+}
 
 
 def _invalid(field: str, message: str) -> HTTPException:
@@ -70,7 +84,11 @@ def add_routes(app: FastAPI, runtime: ServiceRuntime, context: ScoringContext) -
         assert runtime.clock is not None
         return period_of(period_type, runtime.clock.now())
 
-    @app.get("/v1/scores", summary="A period's ranked table of one unit type, every indicator")
+    @app.get(
+        "/v1/scores",
+        summary="A period's ranked table of one unit type, every indicator",
+        responses=_TABLE,
+    )
     async def scores_table(
         unit_type: Annotated[
             UnitType, Query(description="department, area, community, grid or district")
@@ -90,7 +108,11 @@ def add_routes(app: FastAPI, runtime: ServiceRuntime, context: ScoringContext) -
             return _csv(rows, f"scores-{unit_type}-{chosen.label}.csv")
         return JSONResponse(report)
 
-    @app.get("/v1/scores/{unit_id}", summary="One unit's indicators, rates, score, band and rank")
+    @app.get(
+        "/v1/scores/{unit_id}",
+        summary="One unit's indicators, rates, score, band and rank",
+        responses={**_TABLE, 404: {"model": NotFound, "description": "no such unit"}},
+    )
     async def unit_scores(
         unit_id: Annotated[
             str, Path(description="department id, street office id, community or grid code")
@@ -126,6 +148,7 @@ def add_routes(app: FastAPI, runtime: ServiceRuntime, context: ScoringContext) -
     @app.get(
         "/v1/reports/daily",
         summary="日报备: the day's intake, dispatch, closures, overdue, rebounds",
+        responses=_TABLE,
     )
     async def daily(
         date: Annotated[str | None, Query(description="YYYY-MM-DD; default today")] = None,
@@ -145,6 +168,7 @@ def add_routes(app: FastAPI, runtime: ServiceRuntime, context: ScoringContext) -
     @app.get(
         "/v1/reports/weekly",
         summary="周调度: the week's ranking, movers, overdue and rebound lists",
+        responses=_TABLE,
     )
     async def weekly(
         week: Annotated[

@@ -23,6 +23,10 @@ Identifier = Annotated[str, Query(min_length=1, max_length=64, pattern=_ID_PATTE
 QuarterLabel = Annotated[str, Query(pattern=r"^[0-9]{4}-Q[1-4]$", description="e.g. 2026-Q4")]
 
 
+class NotFound(BaseModel):
+    detail: str
+
+
 class OverdueCase(BaseModel):
     case_id: str
     department: str
@@ -132,7 +136,12 @@ def add_routes(app: FastAPI, runtime: ServiceRuntime) -> None:
         ]
         return OverdueList(as_of=now, count=len(cases), cases=cases)
 
-    @app.get("/v1/cases/{case_id}/timers", response_model=CaseTimers, tags=["supervision"])
+    @app.get(
+        "/v1/cases/{case_id}/timers",
+        response_model=CaseTimers,
+        responses={404: {"model": NotFound, "description": "the case is unknown to supervision"}},
+        tags=["supervision"],
+    )
     async def case_timers(
         case_id: Annotated[str, Path(min_length=1, max_length=64, pattern=_ID_PATTERN)],
     ) -> CaseTimers:

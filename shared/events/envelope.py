@@ -13,6 +13,7 @@ without parsing. The record key is the envelope's ``subject``.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -33,6 +34,8 @@ HEADER_DEPARTMENT = "department"
 HEADER_AREA = "area"
 #: Routing headers, in the order :func:`kafka_headers` writes them.
 ROUTING_HEADERS = (HEADER_DEPARTMENT, HEADER_AREA)
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 #: event type (``case.registered``) -> its data model; filled by subclassing.
 EVENT_TYPES: dict[str, type[EventData]] = {}
@@ -173,10 +176,17 @@ def decode(raw: bytes | None) -> Envelope:
         raise PoisonMessage("empty message (tombstone)")
     try:
         doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PoisonMessage(f"not JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad UTF-8, bad JSON and integers too long to convert;
+        # RecursionError a document nested deeper than the parser's stack.
+        raise PoisonMessage(f"not JSON: {str(exc)[:200] or type(exc).__name__}") from None
     if not isinstance(doc, dict):
         raise PoisonMessage("not a CloudEvents JSON object")
+    # Only an escape (\u0000, \ud800) or raw surrogate bytes can bring such text in.
+    if b"\\u" in raw or b"\xed" in raw:
+        where = _unstorable(doc)
+        if where is not None:
+            raise PoisonMessage(f"{where}: contains a NUL or an unpaired surrogate")
     if doc.get("specversion") != SPECVERSION:
         raise PoisonMessage(f"specversion must be {SPECVERSION!r}, got {doc.get('specversion')!r}")
     event_type = doc.get("type")
@@ -188,9 +198,36 @@ def decode(raw: bytes | None) -> Envelope:
     except ValidationError as exc:
         raise PoisonMessage(f"invalid {event_type}: {_describe(exc, 'data')}") from None
     try:
-        return Envelope.model_validate({**doc, "data": data})
+        envelope = Envelope.model_validate({**doc, "data": data})
     except ValidationError as exc:
         raise PoisonMessage(f"invalid {event_type} envelope: {_describe(exc)}") from None
+    if envelope.subject != data.subject():
+        # The subject is the Kafka key: one that disagrees with the data breaks per-case order.
+        raise PoisonMessage(
+            f"subject {envelope.subject[:100]!r} of a {event_type} must be its "
+            f"{data.subject_field} {data.subject()[:100]!r}"
+        )
+    return envelope
+
+
+def _unstorable(value: Any, path: str = "") -> str | None:
+    """The path of the first string (or key) Postgres cannot store: a NUL or a lone surrogate."""
+    if isinstance(value, str):
+        return path or "(root)" if _UNSTORABLE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if _UNSTORABLE.search(key):
+                return path or "(root)"
+            found = _unstorable(item, where)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _unstorable(item, f"{path}.{i}" if path else str(i))
+            if found is not None:
+                return found
+    return None
 
 
 def _describe(exc: ValidationError, prefix: str = "") -> str:
