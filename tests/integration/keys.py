@@ -67,6 +67,7 @@ class KeyFromBody(httpx.Auth):
             except (ValueError, RecursionError):  # any bytes: the service answers, not this
                 body = None
             key = key_for(request.url.path, body)
-            if key is not None:
+            # Only a key a header can carry: a made-up id in a fuzzed body may not be ASCII.
+            if key is not None and key.isascii() and key.isprintable():
                 request.headers[HEADER] = key
         yield request
