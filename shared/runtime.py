@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -34,6 +35,24 @@ from shared.settings import ServiceSettings
 from shared.topics import all_topics
 
 log = logging.getLogger(__name__)
+
+
+#: Allocations between young-generation collections (CPython's default is 700). A batch of
+#: thousands of events allocates hundreds of thousands of objects that die with the batch;
+#: collecting every 700 of them cost a sixth of a consumer's CPU.
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def _settle_heap() -> None:
+    """Move what start-up built (modules, reference data, clients) out of the collector's sight.
+
+    It lives as long as the process, so scanning it again at every full
+    collection is pure cost; what batches allocate is still collected.
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 class _QuietServer(uvicorn.Server):
@@ -184,6 +203,7 @@ class ServiceRuntime:
         app = self.app or FastAPI(title=self.settings.service_name)
         add_operational_routes(app, self.readiness)
         await self.start()
+        _settle_heap()
         server = _QuietServer(
             uvicorn.Config(
                 app,
