@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 import uvicorn
+import uvloop
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
@@ -223,3 +224,8 @@ class ServiceRuntime:
         server.should_exit = True
         await serving
         await self.stop()
+
+
+def main(runtime: ServiceRuntime) -> None:
+    """``python -m services.X``: ``runtime`` until SIGTERM/SIGINT, on uvloop (libuv, in C)."""
+    uvloop.run(runtime.run())
