@@ -6,7 +6,7 @@ import re
 
 from pydantic import Field, SecretStr, field_validator
 
-from shared.settings import KafkaSettings, ServiceSettings
+from shared.settings import KafkaSettings, ServiceSettings, kafka_settings_with_batch
 
 #: Records per consumed batch unless KAFKA_MAX_BATCH says otherwise.
 INTAKE_MAX_BATCH = 1000
@@ -35,10 +35,7 @@ def parse_api_keys(spec: str) -> list[tuple[str, str]]:
 def _kafka() -> KafkaSettings:
     # Registration costs the same few statements per batch whatever its size, so intake
     # takes bigger batches than the shared default; KAFKA_MAX_BATCH still decides when set.
-    kafka = KafkaSettings()
-    if "max_batch" in kafka.model_fields_set:
-        return kafka
-    return kafka.model_copy(update={"max_batch": INTAKE_MAX_BATCH})
+    return kafka_settings_with_batch(INTAKE_MAX_BATCH)
 
 
 class Settings(ServiceSettings):
