@@ -638,7 +638,13 @@ async def ranking_latency(database_url: str) -> dict[str, object]:
 async def main() -> dict[str, object]:
     database_url = os.environ["DATABASE_URL"]
     cfg = KafkaSettings()
+    # Wall-clock rates move with whatever else the machine runs; CPU per event much less.
+    load_before = round(os.getloadavg()[0], 2)
     figures = await throughput(database_url, cfg)
+    figures["machine"] = {
+        "load_average_1m_before": load_before,
+        "load_average_1m_after_aggregation": round(os.getloadavg()[0], 2),
+    }
     figures.update(await ranking_latency(database_url))
     return figures
 
