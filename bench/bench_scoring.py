@@ -425,6 +425,14 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of a running process (VmHWM), from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 async def _backend_cpu_seconds(conn: asyncpg.Connection, application_name: str) -> float:
     """CPU of the service's Postgres backends (its pool names them after its schema).
 
@@ -493,6 +501,7 @@ async def aggregate(
             await asyncio.sleep(0.05)
         finished = time.perf_counter()
         cpu = sum(_cpu_seconds(proc.pid) for proc in procs)
+        peak_rss = max(_peak_rss_mb(proc.pid) for proc in procs)
         db_cpu = await _backend_cpu_seconds(conn, schema)
         due = await conn.fetchval(
             f"SELECT due FROM {schema}.unit_figures WHERE period_type = 'month' "  # noqa: S608
@@ -516,6 +525,7 @@ async def aggregate(
         "aggregate_seconds_from_start": round(finished - started, 2),
         "service_cpu_seconds": round(cpu, 2),
         "service_cpu_microseconds_per_event": round(cpu / total * 1e6),
+        "service_peak_rss_mb": round(peak_rss),
         "postgres_backend_cpu_seconds": round(db_cpu, 2),
         "postgres_backend_cpu_microseconds_per_event": round(db_cpu / total * 1e6),
         "events_per_second": round(rate),
