@@ -8,14 +8,13 @@ hot rows instead of deadlocking.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from services.scoring.domain.facts import CaseFact, Closure, Dispatch, Rating
 from services.scoring.domain.figures import FIGURES, Figures, UnitKey, UnitType
@@ -35,7 +34,7 @@ _FIGURE_LIST = ", ".join(FIGURES)
 
 
 def _fact_from_row(row: asyncpg.Record) -> CaseFact:
-    history = json.loads(row["history"])
+    history = from_json(row["history"])
     dispatches = tuple(
         Dispatch(
             at=datetime.fromisoformat(at),
