@@ -425,6 +425,32 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of a running process (VmHWM), from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def _backend_cpu_seconds(conn: asyncpg.Connection, application_name: str) -> float:
+    """CPU of the service's Postgres backends (its pool names them after its schema).
+
+    Backends a pool closed during the run are not counted; the pool keeps its
+    connections for minutes, so on this run's scale that is none.
+    """
+    pids = await conn.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = $1", application_name
+    )
+    total = 0.0
+    for row in pids:
+        try:
+            total += _cpu_seconds(row["pid"])
+        except OSError:  # ended meanwhile, or Postgres on another host
+            pass
+    return total
+
+
 async def aggregate(
     database_url: str, cfg: KafkaSettings, prefix: str, total: int, instances: int = 1
 ) -> dict[str, object]:
@@ -475,6 +501,8 @@ async def aggregate(
             await asyncio.sleep(0.05)
         finished = time.perf_counter()
         cpu = sum(_cpu_seconds(proc.pid) for proc in procs)
+        peak_rss = max(_peak_rss_mb(proc.pid) for proc in procs)
+        db_cpu = await _backend_cpu_seconds(conn, schema)
         due = await conn.fetchval(
             f"SELECT due FROM {schema}.unit_figures WHERE period_type = 'month' "  # noqa: S608
             "AND period = '2026-11' AND unit_type = 'district'"
@@ -497,6 +525,9 @@ async def aggregate(
         "aggregate_seconds_from_start": round(finished - started, 2),
         "service_cpu_seconds": round(cpu, 2),
         "service_cpu_microseconds_per_event": round(cpu / total * 1e6),
+        "service_peak_rss_mb": round(peak_rss),
+        "postgres_backend_cpu_seconds": round(db_cpu, 2),
+        "postgres_backend_cpu_microseconds_per_event": round(db_cpu / total * 1e6),
         "events_per_second": round(rate),
         "events_per_second_including_start_and_group_join": round(total / (finished - started)),
         "november_cohort_due": due,
@@ -617,7 +648,13 @@ async def ranking_latency(database_url: str) -> dict[str, object]:
 async def main() -> dict[str, object]:
     database_url = os.environ["DATABASE_URL"]
     cfg = KafkaSettings()
+    # Wall-clock rates move with whatever else the machine runs; CPU per event much less.
+    load_before = round(os.getloadavg()[0], 2)
     figures = await throughput(database_url, cfg)
+    figures["machine"] = {
+        "load_average_1m_before": load_before,
+        "load_average_1m_after_aggregation": round(os.getloadavg()[0], 2),
+    }
     figures.update(await ranking_latency(database_url))
     return figures
 

@@ -286,6 +286,17 @@ def service_rows(results: dict[str, dict[str, Any]]) -> list[Row]:
     add(
         "6",
         "scoring",
+        "Scoring: CPU per event aggregated, service process / its Postgres backends",
+        "–",
+        lambda d: (
+            f"{_n(d.get('service_cpu_microseconds_per_event'))} / "
+            f"{_n(d.get('postgres_backend_cpu_microseconds_per_event'))} µs"
+        ),
+        lambda d: None,
+    )
+    add(
+        "6",
+        "scoring",
         "Scoring: monthly ranking of 1,000 units over 10 M events, p99",
         "< 100 ms",
         lambda d: f"{_n(d.get('ranking_ms_p99'), 1)} ms",

@@ -65,6 +65,15 @@ async def _raw(msg: Any) -> Any:
     return None
 
 
+async def _lean_batch(records: tuple[Any, ...], original: Any) -> Any:
+    # faststream's batch parser decodes every record's headers into a dict of str, which
+    # nothing here reads (decoding is ours, from the records): let it see the first record
+    # only, and hand the whole batch on, which is what ack/nack and the handler use.
+    message = await original(records[:1])
+    message.raw_message = records
+    return message
+
+
 def subscribe(
     broker: KafkaBroker,
     ctx: ConsumerContext,
@@ -88,6 +97,7 @@ def subscribe(
         session_timeout_ms=cfg.session_timeout_ms,
         heartbeat_interval_ms=cfg.heartbeat_interval_ms,
         decoder=_raw,
+        parser=_lean_batch,
         title=f"{ctx.service}:{topic}",
     )
     async def consume(body: Any, msg: KafkaMessage) -> None:

@@ -8,14 +8,17 @@ import time
 from datetime import datetime
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+#: Every 10-bit value as its two characters: half the steps of one character at a time.
+_PAIRS = tuple(a + b for a in _ALPHABET for b in _ALPHABET)
 
 
 def _b32(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    """The low ``5 * length`` bits of ``value`` as ``length`` characters, most significant first."""
+    pairs, odd = divmod(length, 2)
+    head = _ALPHABET[(value >> (10 * pairs)) & 31] if odd else ""
+    return head + "".join(
+        [_PAIRS[(value >> shift) & 1023] for shift in range(10 * pairs - 10, -1, -10)]
+    )
 
 
 def new_ulid(now_ms: int | None = None) -> str:

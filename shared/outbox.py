@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -206,5 +207,8 @@ class OutboxRelay:
                 )
             )
         await asyncio.gather(*futures)
-        for r in rows:
-            metrics.EVENTS_OUT.labels(self.service, r["topic"], r["event_type"] or "").inc()
+        # One labelled-series lookup per topic and type, not per row.
+        for (topic, event_type), count in Counter(
+            (r["topic"], r["event_type"] or "") for r in rows
+        ).items():
+            metrics.EVENTS_OUT.labels(self.service, topic, event_type).inc(count)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -19,6 +20,7 @@ from typing import Any
 
 import asyncpg
 import uvicorn
+import uvloop
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
@@ -38,6 +40,26 @@ from shared.settings import ServiceSettings
 from shared.topics import all_topics
 
 log = logging.getLogger(__name__)
+
+
+#: Container objects alive beyond the last collection before the young generation is
+#: collected (CPython's default is 700). A batch of thousands of events holds a few hundred
+#: thousand objects that die with it; collecting every 700 (or 10,000) of them scanned them
+#: again and again, a sixth of a consumer's CPU. Above a batch's worth, collections run only
+#: when garbage really accumulates; what waits meanwhile is bounded by this count.
+GC_YOUNG_THRESHOLD = 200_000
+
+
+def _settle_heap() -> None:
+    """Move what start-up built (modules, reference data, clients) out of the collector's sight.
+
+    It lives as long as the process, so scanning it again at every full
+    collection is pure cost; what batches allocate is still collected.
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 class _QuietServer(uvicorn.Server):
@@ -221,6 +243,7 @@ class ServiceRuntime:
         app = self.app or FastAPI(title=self.settings.service_name)
         add_operational_routes(app, self.readiness)
         await self.start()
+        _settle_heap()
         server = _QuietServer(
             uvicorn.Config(
                 app,
@@ -240,3 +263,8 @@ class ServiceRuntime:
         server.should_exit = True
         await serving
         await self.stop()
+
+
+def main(runtime: ServiceRuntime) -> None:
+    """``python -m services.X``: ``runtime`` until SIGTERM/SIGINT, on uvloop (libuv, in C)."""
+    uvloop.run(runtime.run())

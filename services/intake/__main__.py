@@ -1,8 +1,7 @@
 """`python -m services.intake`: run the service until SIGTERM."""
 
-import asyncio
-
 from services.intake.app import build
+from shared.runtime import main
 
 if __name__ == "__main__":
-    asyncio.run(build().run())
+    main(build())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from shared.settings import KafkaSettings, ServiceSettings
+from shared.settings import KafkaSettings, ServiceSettings, kafka_settings_with_batch
 
 #: Records per consumed batch unless KAFKA_MAX_BATCH says otherwise.
 INTAKE_MAX_BATCH = 1000
@@ -13,10 +13,7 @@ INTAKE_MAX_BATCH = 1000
 def _kafka() -> KafkaSettings:
     # Registration costs the same few statements per batch whatever its size, so intake
     # takes bigger batches than the shared default; KAFKA_MAX_BATCH still decides when set.
-    kafka = KafkaSettings()
-    if "max_batch" in kafka.model_fields_set:
-        return kafka
-    return kafka.model_copy(update={"max_batch": INTAKE_MAX_BATCH})
+    return kafka_settings_with_batch(INTAKE_MAX_BATCH)
 
 
 class Settings(ServiceSettings):

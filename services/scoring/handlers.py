@@ -47,7 +47,10 @@ class ScoringHandler:
             before: dict[str, CaseFact] = dict(facts)
             for event in fact_events:
                 facts[event.subject] = apply_event(facts[event.subject], event)
-            changed = [fact for case_id, fact in facts.items() if fact != before[case_id]]
+            # apply_event returns the very fact when an event changes nothing. A replayed event
+            # may rebuild an equal one, which is saved again (its difference is zero): cheaper
+            # than comparing every fact field by field, instants with their time zones.
+            changed = [fact for case_id, fact in facts.items() if fact is not before[case_id]]
             for fact in changed:
                 was = contribution(before[fact.case_id], places, threshold)
                 for part in changes(was, contribution(fact, places, threshold)):

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.settings import ServiceSettings
+from shared.settings import KafkaSettings, ServiceSettings, kafka_settings_with_batch
+
+#: Records per consumed batch unless KAFKA_MAX_BATCH says otherwise. A batch costs one
+#: statement per table whatever its size, and events of one batch that touch the same
+#: unit-period rows add to them once: 4,000 measured ~25% faster than the default 500.
+SCORING_MAX_BATCH = 4000
+
+
+def _kafka() -> KafkaSettings:
+    return kafka_settings_with_batch(SCORING_MAX_BATCH)
 
 
 class Settings(ServiceSettings):
     service_name: str = "scoring"
     http_port: int = 8083
+    kafka: KafkaSettings = Field(default_factory=_kafka)
     # A unit's score.published goes out at most once per this many seconds of the
     # runtime clock; changes in between are gathered into the next one.
     publish_interval_seconds: float = Field(default=60.0, ge=0)

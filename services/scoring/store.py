@@ -8,13 +8,13 @@ hot rows instead of deadlocking.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
+from pydantic_core import from_json, to_json
 
 from services.scoring.domain.facts import CaseFact, Closure, Dispatch, Rating
 from services.scoring.domain.figures import FIGURES, Figures, UnitKey, UnitType
@@ -34,7 +34,7 @@ _FIGURE_LIST = ", ".join(FIGURES)
 
 
 def _fact_from_row(row: asyncpg.Record) -> CaseFact:
-    history = json.loads(row["history"])
+    history = from_json(row["history"])
     dispatches = tuple(
         Dispatch(
             at=datetime.fromisoformat(at),
@@ -90,17 +90,14 @@ async def lock_facts(conn: Connection, case_ids: Sequence[str]) -> dict[str, Cas
     return {row["case_id"]: _fact_from_row(row) for row in rows}
 
 
-def _iso(instant: datetime | None) -> str | None:
-    return instant.isoformat() if instant is not None else None
-
-
 async def save_facts(
     conn: Connection, facts: Sequence[CaseFact], areas: Mapping[str, str | None]
 ) -> None:
     """Write ``facts`` back; ``areas`` gives the area each case counts in, for the reports.
 
     The batch travels as one JSON document (``jsonb_to_recordset``): one
-    parameter instead of an array per column, which costs less to encode.
+    parameter instead of an array per column, which costs less to encode;
+    pydantic-core writes it, instants included (ISO 8601), in Rust.
     """
     if not facts:
         return
@@ -111,38 +108,32 @@ async def save_facts(
         records.append(
             {
                 "case_id": fact.case_id,
-                "registered_at": _iso(fact.registered_at),
-                "merged_at": _iso(fact.merged_at),
+                "registered_at": fact.registered_at,
+                "merged_at": fact.merged_at,
                 "grid_code": fact.grid_code,
                 "area_hint": fact.area_hint,
                 "history": {
                     "dispatches": [
-                        [
-                            d.at.isoformat(),
-                            d.number,
-                            d.department,
-                            d.sign_for.isoformat(),
-                            d.handle.isoformat(),
-                        ]
+                        (d.at, d.number, d.department, d.sign_for, d.handle)
                         for d in fact.dispatches
                     ],
-                    "acceptances": [a.isoformat() for a in fact.acceptances],
-                    "verification_failures": list(fact.verification_failures),
+                    "acceptances": fact.acceptances,
+                    "verification_failures": fact.verification_failures,
                 },
-                "overdue_at": _iso(fact.overdue_at),
+                "overdue_at": fact.overdue_at,
                 "rework_orders": fact.rework_orders,
-                "closed_at": _iso(closure.closed_at) if closure else None,
-                "handled_at": _iso(closure.handled_at) if closure else None,
-                "handle_deadline": _iso(closure.handle_deadline) if closure else None,
+                "closed_at": closure.closed_at if closure else None,
+                "handled_at": closure.handled_at if closure else None,
+                "handle_deadline": closure.handle_deadline if closure else None,
                 "rating": rating.rating if rating else None,
-                "rated_at": _iso(rating.rated_at) if rating else None,
+                "rated_at": rating.rated_at if rating else None,
                 "rating_event_id": rating.event_id if rating else None,
-                "first_dispatched_at": _iso(first.at) if first else None,
+                "first_dispatched_at": first.at if first else None,
                 "department": current.department if current else None,
                 "area": areas.get(fact.case_id),
             }
         )
-    await conn.execute(_SAVE_FACTS, json.dumps(records, separators=(",", ":")))
+    await conn.execute(_SAVE_FACTS, to_json(records).decode())
 
 
 _SAVE_COLUMNS = {

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from shared.events import PoisonMessage, decode, encode
-from shared.events.envelope import to_json_dict
-from shared.events.examples import example_event
+from shared.events import EVENT_TYPES, PoisonMessage, decode, encode
+from shared.events.envelope import _decode_carefully, to_json_dict
+from shared.events.examples import example_event, example_types
 
 
 def _doc(event_type: str = "case.registered") -> dict[str, Any]:
@@ -113,3 +113,29 @@ def test_invalid_envelope_attribute_is_poison(attribute: str, value: Any) -> Non
 def test_valid_event_still_decodes() -> None:
     env = example_event("case.registered")
     assert decode(encode(env)) == env
+
+
+@pytest.mark.parametrize("event_type", example_types())
+def test_the_one_pass_decode_agrees_with_the_careful_one(event_type: str) -> None:
+    # decode validates the bytes once with Envelope[data class]; the step-by-step path
+    # that names a poison message's fault must accept and build exactly the same event.
+    raw = encode(example_event(event_type))
+    fast, careful = decode(raw), _decode_carefully(raw)
+    assert fast == careful
+    assert type(fast.data) is type(careful.data) is EVENT_TYPES[event_type]
+
+
+def test_a_wrong_guess_of_the_event_type_goes_the_careful_way() -> None:
+    # The event type is read off the bytes as a guess (the first "type" attribute); here a
+    # duplicate attribute, which JSON parsers resolve to the last, makes the guess wrong.
+    env = example_event("case.registered")
+    raw = b'{"type":"case.closed",' + encode(env)[1:]
+    assert decode(raw) == env
+
+
+def test_a_missing_specversion_is_poison_on_the_one_pass_path_too() -> None:
+    doc = _doc()
+    del doc["specversion"]  # the envelope model has a default for producers
+    raw = _raw(doc)
+    with pytest.raises(PoisonMessage, match="specversion"):
+        decode(raw)

@@ -107,9 +107,10 @@ class CaseFact:
     @property
     def current_dispatch(self) -> Dispatch | None:
         """The latest dispatch: the department holding the case now."""
-        if not self.dispatches:
-            return None
-        return max(self.dispatches, key=lambda d: (d.number, d.at))
+        dispatches = self.dispatches
+        if len(dispatches) < 2:  # most cases: read for every case of every batch
+            return dispatches[0] if dispatches else None
+        return max(dispatches, key=lambda d: (d.number, d.at))
 
     def dispatch_in_force(self, instant: datetime) -> Dispatch | None:
         """The dispatch whose deadlines applied at ``instant`` (the first, before any)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import date
 from functools import lru_cache
+from operator import add
 from typing import Literal, NamedTuple, get_args
 
 from shared.periods import Period, PeriodType, periods_of_day
@@ -154,7 +155,7 @@ def rows(total: Totals) -> dict[UnitKey, Figures]:
         for period in _periods(day, every_period):
             key = UnitKey(period.type, period.label, unit_type, unit_id)
             row = out.get(key)
-            out[key] = counts if row is None else [a + b for a, b in zip(row, counts, strict=True)]
+            out[key] = counts if row is None else list(map(add, row, counts))
     return {key: tuple(row) for key, row in out.items() if any(row)}
 
 
