@@ -210,7 +210,9 @@ def decode(raw: bytes | None) -> Envelope:
     if raw is None:
         raise PoisonMessage("empty message (tombstone)")
     found = _TYPE_ATTRIBUTE.search(raw)
-    if found is not None:
+    # Only an escape (\u0000, \ud800) or raw surrogate bytes can bring text Postgres cannot
+    # store; such a document goes the careful way, which looks for it.
+    if found is not None and b"\\u" not in raw and b"\xed" not in raw:
         event_type = found.group(1).decode()
         typed = _typed_envelope(event_type)
         if typed is not None:
@@ -224,6 +226,7 @@ def decode(raw: bytes | None) -> Envelope:
                     env.type == event_type
                     and env.specversion == SPECVERSION
                     and "specversion" in env.model_fields_set
+                    and env.subject == env.data.subject()
                 ):
                     return env
     return _decode_carefully(raw)

@@ -139,3 +139,20 @@ def test_a_missing_specversion_is_poison_on_the_one_pass_path_too() -> None:
     raw = _raw(doc)
     with pytest.raises(PoisonMessage, match="specversion"):
         decode(raw)
+
+
+@pytest.mark.parametrize("text", ["\u0000", "\ud800"])
+def test_text_postgres_cannot_store_is_poison_on_the_one_pass_path_too(text: str) -> None:
+    # pydantic-core accepts NUL and lone surrogates; the inbox and every store would not.
+    doc = _doc()
+    doc["data"]["description"] = f"pothole{text}"
+    raw = json.dumps(doc).encode()  # ensure_ascii: the text travels as a \\u escape
+    with pytest.raises(PoisonMessage, match="NUL or an unpaired surrogate"):
+        decode(raw)
+
+
+def test_a_subject_that_is_not_the_datas_is_poison_on_the_one_pass_path_too() -> None:
+    doc = _doc()
+    doc["subject"] = "01M7KGZ4R0AAAAAAAAAAAAAAZZ"
+    with pytest.raises(PoisonMessage, match="subject"):
+        decode(_raw(doc))
