@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-unit lint docs up down run bench clean
+.PHONY: install test test-unit test-faults lint docs up down run bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -22,6 +22,13 @@ test: $(STAMP) lint
 ## Unit and contract tests only (no broker, no database).
 test-unit: $(STAMP)
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/unit tests/contract
+
+## The pipeline under faults (issue 9): 20,000 reports while every service is killed, the broker
+## frozen 20 s, PostgreSQL (embedded, ours) restarted and a consumer group rewound; then the
+## audit's tally, printed and written to .devstack/faults-tally.json; fails if the audit does.
+test-faults: $(STAMP)
+	DEVSTACK_POSTGRES=embedded $(PYTHON) -m shared.devstack run -- \
+		$(PYTHON) -m ops.faults --reports 20000 --freeze 20 --out .devstack/faults-tally.json $(FAULTS_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
