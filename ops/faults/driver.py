@@ -45,9 +45,9 @@ log = logging.getLogger("ops.faults")
 class Options:
     reports: int = 20_000
     seed: int = 1
-    rate: float = 80.0  # reports per wall-clock second, on average over the city's day
+    rate: float = 60.0  # reports per wall-clock second, on average over the city's day
     scale: float = 600.0  # clock seconds per wall-clock second
-    kills_per_service: int = 2
+    kills_per_service: int = 3
     freeze_seconds: float = 20.0
     partitions: int = 4
     grace_seconds: float = 30.0  # wall-clock seconds a due timer may take to fire
