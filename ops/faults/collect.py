@@ -26,6 +26,11 @@ from services.intake.app import READ_MODEL_TOPICS
 from services.scoring import recompute as scoring_recompute
 from services.scoring.app import TOPICS as SCORING_TOPICS
 from services.scoring.settings import Settings as ScoringSettings
+from services.supervision import store as supervision_store
+from services.supervision.domain.rules import Rules
+from services.supervision.domain.timers import armed_timers
+from shared.calendar import WorkCalendar
+from shared.db import create_pool
 from shared.events import PoisonMessage, decode
 from shared.events.assignments import CaseDispatched, CaseEscalated, CaseRedispatched
 from shared.events.cases import CaseMerged, CaseRegistered, ReportRejected
@@ -33,6 +38,7 @@ from shared.events.reports import ReportSubmitted
 from shared.events.supervision import CaseLookbackDue, CaseNoticeIssued, CaseOverdue, CaseWarned
 from shared.kafka import client_options
 from shared.kafka import end_offsets as kafka_end_offsets
+from shared.reference import load_reference
 from shared.settings import KafkaSettings
 from shared.topics import DLQ_HEADER_GROUP, DLQ_SUFFIX
 
@@ -137,6 +143,30 @@ async def outbox_rows(database_url: str) -> dict[str, int]:
         await conn.close()
 
 
+async def _due_by_case_state(database_url: str, cutoff: datetime) -> set[tuple[str, str, int]]:
+    """Timers each case's own state says are armed and due before ``cutoff``.
+
+    Independent of the timers table (a materialised view of the same state), so a
+    row deleted without its timer firing still shows: the state would still say
+    the step is due and its light not shown.
+    """
+    ref = load_reference()
+    rules = Rules(ref.supervision, WorkCalendar.from_data(ref.calendar))
+    pool = await create_pool(database_url, "supervision", 1, 1)
+    try:
+        async with pool.acquire() as conn:
+            states = await supervision_store.all_cases(conn)
+    finally:
+        await pool.close()
+    return {
+        (state.case_id, timer.kind, timer.level)
+        for state in states
+        if not state.is_parked
+        for timer in armed_timers(state, rules)
+        if timer.due_at < cutoff
+    }
+
+
 async def collect(
     cfg: KafkaSettings,
     prefix: str,
@@ -211,16 +241,17 @@ async def collect(
         dispatch_cases = {
             r["case_id"] for r in await conn.fetch("SELECT case_id FROM dispatch.cases")
         }
-        overdue = [
+        overdue = {
             (r["case_id"], r["kind"], int(r["level"]))
             for r in await conn.fetch(
                 "SELECT case_id, kind, level FROM supervision.timers"
                 " WHERE NOT paused AND due_at < $1",
                 timers_cutoff,
             )
-        ]
+        }
     finally:
         await conn.close()
+    overdue |= await _due_by_case_state(database_url, timers_cutoff)
 
     settings = ScoringSettings()
     target = f"{scoring_recompute.live_schema(settings)}_recompute"
@@ -236,7 +267,7 @@ async def collect(
         dispatches=dispatches,
         dispatch_cases=dispatch_cases,
         firings=firings,
-        overdue_armed=overdue,
+        overdue_armed=sorted(overdue),
         dead_letters=dead,
         poison=poison,
         score_differences=[d.describe() for d in differences],

@@ -32,36 +32,37 @@ def test_a_reduced_fault_run_accounts_for_every_report_exactly_once(tmp_path):
     env.update(
         KAFKA_SESSION_TIMEOUT_MS="3000", KAFKA_HEARTBEAT_INTERVAL_MS="500", LOG_LEVEL="WARNING"
     )
+    command = [
+        sys.executable,
+        "-m",
+        "ops.faults",
+        "--reports",
+        "3000",
+        "--rate",
+        "60",
+        "--kills",
+        "1",
+        "--freeze",
+        "6",
+        "--drain",
+        "120",
+        "--seed",
+        "5",
+        "--out",
+        str(out),
+        "--logs",
+        str(tmp_path / "logs"),
+    ]
     started = time.monotonic()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ops.faults",
-            "--reports",
-            "3000",
-            "--rate",
-            "60",
-            "--kills",
-            "1",
-            "--freeze",
-            "6",
-            "--drain",
-            "120",
-            "--seed",
-            "5",
-            "--out",
-            str(out),
-            "--logs",
-            str(tmp_path / "logs"),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=540,
-        check=False,
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    try:
+        stdout, stderr = proc.communicate(timeout=540)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # SIGTERM: the run resumes the broker and stops what it started
+        stdout, stderr = proc.communicate(timeout=90)
+    result = subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
     elapsed = time.monotonic() - started
     print(result.stdout[-4000:])
     assert out.exists(), result.stdout[-3000:] + result.stderr[-3000:]
