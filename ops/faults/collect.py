@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 
 import asyncpg
@@ -131,13 +131,16 @@ async def lag(cfg: KafkaSettings, prefix: str, groups: dict[str, str] = GROUPS) 
     return out
 
 
-async def outbox_rows(database_url: str) -> dict[str, int]:
+async def outbox_rows(
+    database_url: str, services: Iterable[str] = ("intake", "dispatch", "supervision", "scoring")
+) -> dict[str, int]:
+    """Rows each service's outbox has not published yet (a schema per service)."""
     conn = await asyncpg.connect(database_url)
     try:
         return {
-            # the four schema names are constants, not input
+            # the schema names are the services' own, not input
             schema: int(await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox"))  # noqa: S608
-            for schema in ("intake", "dispatch", "supervision", "scoring")
+            for schema in sorted(set(services) & {"intake", "dispatch", "supervision", "scoring"})
         }
     finally:
         await conn.close()

@@ -206,10 +206,10 @@ class FaultRun:
                 await simulating
         # Scoring last: it publishes nothing the others read, so once it has caught up
         # with what the others published before they stopped, a recompute must match.
-        self._stop(["intake", "dispatch", "supervision"])
+        await asyncio.to_thread(self._stop, ["intake", "dispatch", "supervision"])
         scoring_groups = {g for g in collect.GROUPS if g.startswith("scoring.")}
         _, scoring_lag = await self._wait_drained(scoring_groups, 60)
-        self._stop(["scoring"])
+        await asyncio.to_thread(self._stop, ["scoring"])
         self.report.seconds["stopped"] = self.elapsed()
         facts = await collect.collect(
             self.kafka, "", self.infra.env["DATABASE_URL"], self.poison, cutoff
@@ -241,7 +241,9 @@ class FaultRun:
         while True:
             try:
                 behind = await collect.lag(self.kafka, "", wanted)
-                outbox = await collect.outbox_rows(self.infra.env["DATABASE_URL"])
+                outbox = await collect.outbox_rows(
+                    self.infra.env["DATABASE_URL"], {g.split(".")[0] for g in groups}
+                )
                 if not any(behind.values()) and not any(outbox.values()):
                     return True, behind
                 if time.monotonic() - told > 10:
@@ -334,7 +336,7 @@ class FaultRun:
         elif fault.kind == "postgres":
             await asyncio.to_thread(devstack.restart_embedded_postgres, self.infra.pgdata)
         elif fault.kind == "rewind":
-            self._stop([fault.target])
+            await asyncio.to_thread(self._stop, [fault.target])  # the simulator keeps going
             try:
                 detail = await self._rewind(fault)
             finally:
