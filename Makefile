@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-unit test-fuzz lint docs up down run bench clean
+.PHONY: install test test-unit test-fuzz test-faults lint docs up down run bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -27,6 +27,13 @@ test-unit: $(STAMP)
 FUZZ_EXAMPLES ?= 500
 test-fuzz: $(STAMP)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PYTHON) -m shared.devstack run -- $(PYTHON) -m pytest -q -p no:cacheprovider tests/fuzz tests/integration/intake/test_api_properties.py $(PYTEST_ARGS)
+
+## The pipeline under faults (issue 9): 20,000 reports while every service is killed, the broker
+## frozen 20 s, PostgreSQL (embedded, ours) restarted and a consumer group rewound; then the
+## audit's tally, printed and written to .devstack/faults-tally.json; fails if the audit does.
+test-faults: $(STAMP)
+	DEVSTACK_POSTGRES=embedded $(PYTHON) -m shared.devstack run -- \
+		$(PYTHON) -m ops.faults --reports 20000 --freeze 20 --out .devstack/faults-tally.json $(FAULTS_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from shared.kafka import client_options
+from shared.kafka import client_options, end_offsets
 from shared.settings import KafkaSettings
 from shared.topics import DLQ_SUFFIX, ERROR_HEADERS
 
@@ -46,8 +46,8 @@ async def read_dead_letters(cfg: KafkaSettings, dlq_topic: str) -> list[DeadLett
         if not tps:
             return []
         consumer.assign(tps)
+        ends = await end_offsets(consumer, tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
         out: list[DeadLetter] = []
 
         async def behind() -> bool:

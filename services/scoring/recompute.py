@@ -34,7 +34,7 @@ from services.scoring.handlers import ScoringHandler
 from services.scoring.settings import Settings
 from shared.consumer import ConsumerContext, handle_batch
 from shared.db import create_pool, ident
-from shared.kafka import client_options
+from shared.kafka import client_options, end_offsets
 from shared.migrations import migrate
 from shared.reference import ReferenceData
 
@@ -114,8 +114,8 @@ async def recompute(
                 found = consumer.partitions_for_topic(name) or set()
             partitions += [TopicPartition(name, p) for p in sorted(found)]
         consumer.assign(partitions)
+        ends = await end_offsets(consumer, partitions)
         await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
         remaining = {tp for tp in partitions if ends[tp] > 0}
         while remaining:
             fetched = await consumer.getmany(*remaining, timeout_ms=500, max_records=2000)

@@ -276,6 +276,11 @@ async def save_lights(conn: Connection, states: Sequence[CaseState]) -> None:
     await conn.execute(_UPDATE_LIGHTS, *[list(column) for column in zip(*rows, strict=True)])
 
 
+async def all_cases(conn: Connection) -> list[CaseState]:
+    """Every case supervision follows: for audits (ops.faults), never on the hot path."""
+    return [_state(row) for row in await conn.fetch(_SELECT_CASES)]
+
+
 async def find_case(conn: Connection, case_id: str) -> CaseState | None:
     row = await conn.fetchrow(f"{_SELECT_CASES} WHERE case_id = $1", case_id)
     return _state(row) if row is not None else None

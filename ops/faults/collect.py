@@ -1,0 +1,278 @@
+"""The audit's I/O: facts read from the topics (from offset 0, no consumer group) and the
+services' schemas, once the run is over and the services are stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from ops import dlq
+from ops.faults.audit import (
+    DeadLetterSeen,
+    Dispatch,
+    Facts,
+    Firing,
+    PoisonSent,
+    Verdict,
+)
+from services.dispatch.app import TOPICS as DISPATCH_TOPICS
+from services.intake.app import READ_MODEL_TOPICS
+from services.scoring import recompute as scoring_recompute
+from services.scoring.app import TOPICS as SCORING_TOPICS
+from services.scoring.settings import Settings as ScoringSettings
+from services.supervision import store as supervision_store
+from services.supervision.domain.rules import Rules
+from services.supervision.domain.timers import armed_timers
+from shared.calendar import WorkCalendar
+from shared.db import create_pool
+from shared.events import PoisonMessage, decode
+from shared.events.assignments import CaseDispatched, CaseEscalated, CaseRedispatched
+from shared.events.cases import CaseMerged, CaseRegistered, ReportRejected
+from shared.events.reports import ReportSubmitted
+from shared.events.supervision import CaseLookbackDue, CaseNoticeIssued, CaseOverdue, CaseWarned
+from shared.kafka import client_options
+from shared.kafka import end_offsets as kafka_end_offsets
+from shared.reference import load_reference
+from shared.settings import KafkaSettings
+from shared.topics import DLQ_HEADER_GROUP, DLQ_SUFFIX
+
+MARKER = re.compile(rb"faults-poison-[0-9a-z]+-[0-9]+")
+
+#: Every consumer group of the four services, and the base topic it reads.
+GROUPS: dict[str, str] = {
+    "intake": "reports",
+    **{f"intake.{t}": t for t in READ_MODEL_TOPICS},
+    **{f"dispatch.{t}": t for t in DISPATCH_TOPICS},
+    **{f"supervision.{t}": t for t in ("cases", "assignments", "feedback")},
+    **{f"scoring.{t}": t for t in SCORING_TOPICS},
+}
+
+
+def group_of(service: str, topic: str) -> str:
+    """A service's consumer group on a base topic (intake reads reports under its bare name)."""
+    return service if (service, topic) == ("intake", "reports") else f"{service}.{topic}"
+
+
+async def read_topic(
+    cfg: KafkaSettings, topic: str
+) -> AsyncIterator[tuple[bytes, list[tuple[str, bytes]]]]:
+    """Every record's value and headers, from offset 0 to the end offsets seen at the start."""
+    consumer = AIOKafkaConsumer(
+        enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024, **client_options(cfg)
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return
+        consumer.assign(tps)
+        ends = await kafka_end_offsets(consumer, tps)
+        await consumer.seek_to_beginning(*tps)
+        remaining = {tp for tp in tps if ends[tp] > 0}
+        while remaining:
+            fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)
+            for tp, records in fetched.items():
+                for r in records:
+                    if r.offset < ends[tp]:
+                        yield r.value or b"", list(r.headers or ())
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+
+
+async def end_offsets(cfg: KafkaSettings, topics: list[str]) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(cfg))
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        tps = [
+            TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())
+        ]
+        if not tps:
+            return {}
+        consumer.assign(tps)
+        return await kafka_end_offsets(consumer, tps)
+    finally:
+        await consumer.stop()
+
+
+async def committed(
+    cfg: KafkaSettings, group: str, tps: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """A group's committed offsets, read without joining it (OffsetFetch; Tansu has no admin
+    API for it). A partition never committed counts as 0."""
+    consumer = AIOKafkaConsumer(group_id=group, enable_auto_commit=False, **client_options(cfg))
+    await consumer.start()
+    try:
+        return {tp: (await consumer.committed(tp)) or 0 for tp in tps}
+    finally:
+        await consumer.stop()
+
+
+async def lag(cfg: KafkaSettings, prefix: str, groups: dict[str, str] = GROUPS) -> dict[str, int]:
+    """Messages each consumer group has not committed yet, by group."""
+    ends = await end_offsets(cfg, sorted({prefix + t for t in groups.values()}))
+    out: dict[str, int] = {}
+    for group, topic in groups.items():
+        tps = [tp for tp in ends if tp.topic == prefix + topic]
+        done = await committed(cfg, prefix + group, tps)
+        out[group] = sum(max(0, ends[tp] - done[tp]) for tp in tps)
+    return out
+
+
+async def outbox_rows(
+    database_url: str, services: Iterable[str] = ("intake", "dispatch", "supervision", "scoring")
+) -> dict[str, int]:
+    """Rows each service's outbox has not published yet (a schema per service)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return {
+            # the schema names are the services' own, not input
+            schema: int(await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox"))  # noqa: S608
+            for schema in sorted(set(services) & {"intake", "dispatch", "supervision", "scoring"})
+        }
+    finally:
+        await conn.close()
+
+
+async def _due_by_case_state(database_url: str, cutoff: datetime) -> set[tuple[str, str, int]]:
+    """Timers each case's own state says are armed and due before ``cutoff``.
+
+    Independent of the timers table (a materialised view of the same state), so a
+    row deleted without its timer firing still shows: the state would still say
+    the step is due and its light not shown.
+    """
+    ref = load_reference()
+    rules = Rules(ref.supervision, WorkCalendar.from_data(ref.calendar))
+    pool = await create_pool(database_url, "supervision", 1, 1)
+    try:
+        async with pool.acquire() as conn:
+            states = await supervision_store.all_cases(conn)
+    finally:
+        await pool.close()
+    return {
+        (state.case_id, timer.kind, timer.level)
+        for state in states
+        if not state.is_parked
+        for timer in armed_timers(state, rules)
+        if timer.due_at < cutoff
+    }
+
+
+async def collect(
+    cfg: KafkaSettings,
+    prefix: str,
+    database_url: str,
+    poison: list[PoisonSent],
+    timers_cutoff: datetime,
+) -> Facts:
+    """Read every fact the audit judges. The services must be stopped."""
+    reports: dict[str, set[str]] = defaultdict(set)
+    async for value, _ in read_topic(cfg, prefix + "reports"):
+        with contextlib.suppress(PoisonMessage):
+            event = decode(value)
+            if isinstance(event.data, ReportSubmitted):
+                reports[event.data.report_id].add(event.id)
+
+    verdicts: list[Verdict] = []
+    async for value, _ in read_topic(cfg, prefix + "cases"):
+        with contextlib.suppress(PoisonMessage):
+            event = decode(value)
+            d = event.data
+            if isinstance(d, CaseRegistered | CaseMerged):
+                verdicts.append(Verdict(d.report_id, event.type, event.id, d.case_id))
+            elif isinstance(d, ReportRejected):
+                verdicts.append(Verdict(d.report_id, event.type, event.id, None))
+
+    dispatches: list[Dispatch] = []
+    async for value, _ in read_topic(cfg, prefix + "assignments"):
+        with contextlib.suppress(PoisonMessage):
+            event = decode(value)
+            d = event.data
+            if isinstance(d, CaseDispatched | CaseRedispatched):
+                dispatches.append(Dispatch(d.case_id, event.type, event.id, d.dispatch_number))
+            elif isinstance(d, CaseEscalated):
+                dispatches.append(Dispatch(d.case_id, event.type, event.id, None))
+
+    firings: list[Firing] = []
+    async for value, _ in read_topic(cfg, prefix + "supervision"):
+        with contextlib.suppress(PoisonMessage):
+            event = decode(value)
+            d = event.data
+            key: tuple[str, ...]
+            if isinstance(d, CaseWarned | CaseOverdue):
+                key = (d.case_id, event.type, d.timer, str(d.dispatch_number))
+            elif isinstance(d, CaseNoticeIssued):
+                key = (d.case_id, event.type, d.timer, str(d.dispatch_number), str(d.level))
+            elif isinstance(d, CaseLookbackDue):
+                key = (d.case_id, event.type)
+            else:
+                continue
+            firings.append(Firing(key, event.id))
+
+    dead: list[DeadLetterSeen] = []
+    for topic in ("reports", "cases", "assignments", "feedback", "supervision", "scores"):
+        for letter in await dlq.read_dead_letters(cfg, prefix + topic + DLQ_SUFFIX):
+            found = MARKER.search(letter.value)
+            group = dict(letter.headers).get(DLQ_HEADER_GROUP, b"").decode(errors="replace")
+            dead.append(
+                DeadLetterSeen(
+                    topic + DLQ_SUFFIX,
+                    group,
+                    found.group().decode() if found else None,
+                    letter.error("exception") + ": " + letter.error("message")[:120],
+                )
+            )
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        intake_cases = {
+            r["case_id"]: r["report_id"]
+            for r in await conn.fetch("SELECT case_id, report_id FROM intake.cases")
+        }
+        dispatch_cases = {
+            r["case_id"] for r in await conn.fetch("SELECT case_id FROM dispatch.cases")
+        }
+        overdue = {
+            (r["case_id"], r["kind"], int(r["level"]))
+            for r in await conn.fetch(
+                "SELECT case_id, kind, level FROM supervision.timers"
+                " WHERE NOT paused AND due_at < $1",
+                timers_cutoff,
+            )
+        }
+    finally:
+        await conn.close()
+    overdue |= await _due_by_case_state(database_url, timers_cutoff)
+
+    settings = ScoringSettings()
+    target = f"{scoring_recompute.live_schema(settings)}_recompute"
+    await scoring_recompute.recompute(settings, target)
+    differences = await scoring_recompute.compare(
+        settings.database_url, scoring_recompute.live_schema(settings), target
+    )
+
+    return Facts(
+        reports=dict(reports),
+        verdicts=verdicts,
+        intake_cases=intake_cases,
+        dispatches=dispatches,
+        dispatch_cases=dispatch_cases,
+        firings=firings,
+        overdue_armed=sorted(overdue),
+        dead_letters=dead,
+        poison=poison,
+        score_differences=[d.describe() for d in differences],
+        lag=await lag(cfg, prefix),
+    )

@@ -1,0 +1,35 @@
+"""Reading "to the end" of a topic sees every record, even the rest of the last batch.
+
+Tansu answers ListOffsets(latest) with the last batch's base offset + 1, so a
+tool trusting it (scores recompute, the DLQ listing, the fault audit) missed
+up to a linger's worth of records at the tail of each partition.
+"""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from shared.kafka import client_options, end_offsets, ensure_topics
+from tests.integration.conftest import kafka_settings
+
+
+async def test_end_offsets_count_every_record_of_a_batched_tail(bootstrap, prefix):
+    cfg = kafka_settings(bootstrap)
+    topic = f"{prefix}tail"
+    await ensure_topics(cfg, {topic: 2})
+    producer = AIOKafkaProducer(linger_ms=50, acks="all", **client_options(cfg))
+    await producer.start()
+    try:
+        sent = [await producer.send(topic, b"x", partition=i % 2) for i in range(101)]
+        for future in sent:
+            await future
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(cfg))
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
+        consumer.assign(tps)
+        assert await end_offsets(consumer, tps) == {tps[0]: 51, tps[1]: 50}
+    finally:
+        await consumer.stop()
