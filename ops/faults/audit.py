@@ -50,6 +50,10 @@ class DeadLetterSeen:
     group: str
     marker: str | None  # the poison marker the message carries, None if it carries none
     exception: str
+    # Where the dead record was read from (error.topic/partition/offset): with the group,
+    # the dead letter's identity. The outbox relay publishes at least once, so a copy with
+    # the same identity is a republish (like an event id seen again), not a second verdict.
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -198,13 +202,13 @@ def judge(facts: Facts) -> Tally:
         for d in facts.dead_letters
         if d.marker is None or (d.dlq_topic.removesuffix(".dlq"), d.marker) not in sent
     ]
-    per_group: dict[tuple[str, str], int] = defaultdict(int)
+    per_group: dict[tuple[str, str], set[str]] = defaultdict(set)
     for d in facts.dead_letters:
         if d.marker is not None:
-            per_group[(d.marker, d.group)] += 1
+            per_group[(d.marker, d.group)].add(d.source)
     seen = {(d.dlq_topic.removesuffix(".dlq"), d.marker) for d in facts.dead_letters}
     missing = [f"{topic}:{marker}" for topic, marker in sent if (topic, marker) not in seen]
-    twice_dead = [f"{m}@{g}" for (m, g), n in per_group.items() if n > 1]
+    twice_dead = [f"{m}@{g}" for (m, g), sources in per_group.items() if len(sources) > 1]
     t.dead_letters_unexpected = len(unexpected)
     t.poison_missing = len(missing)
     t.poison_dead_lettered_twice = len(twice_dead)

@@ -30,7 +30,7 @@ from services.supervision import store as supervision_store
 from services.supervision.domain.rules import Rules
 from services.supervision.domain.timers import armed_timers
 from shared.calendar import WorkCalendar
-from shared.db import create_pool
+from shared.db import create_pool, ident
 from shared.events import PoisonMessage, decode
 from shared.events.assignments import CaseDispatched, CaseEscalated, CaseRedispatched
 from shared.events.cases import CaseMerged, CaseRegistered, ReportRejected
@@ -138,8 +138,8 @@ async def outbox_rows(
     conn = await asyncpg.connect(database_url)
     try:
         return {
-            # the schema names are the services' own, not input
-            schema: int(await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox"))  # noqa: S608
+            # identifiers cannot be bound: the schema name goes through ident()
+            schema: int(await conn.fetchval(f"SELECT count(*) FROM {ident(schema)}.outbox"))  # noqa: S608
             for schema in sorted(set(services) & {"intake", "dispatch", "supervision", "scoring"})
         }
     finally:
@@ -232,6 +232,7 @@ async def collect(
                     group,
                     found.group().decode() if found else None,
                     letter.error("exception") + ": " + letter.error("message")[:120],
+                    source=":".join(letter.error(h) for h in ("topic", "partition", "offset")),
                 )
             )
 

@@ -30,7 +30,9 @@ def healthy() -> Facts:
         dispatch_cases={"C1"},
         firings=[Firing(("C1", "case.warned", "handle", "1"), "f1")],
         overdue_armed=[],
-        dead_letters=[DeadLetterSeen("reports.dlq", "intake", "faults-poison-x-1", "Poison")],
+        dead_letters=[
+            DeadLetterSeen("reports.dlq", "intake", "faults-poison-x-1", "Poison", "reports:0:3")
+        ],
         poison=[PoisonSent("reports", "faults-poison-x-1")],
         score_differences=[],
         lag={"intake": 0},
@@ -104,8 +106,12 @@ def test_dead_letters_must_be_exactly_the_poison_sent_once_per_group():
     f = replace(healthy(), dead_letters=[])
     assert judge(f).poison_missing == 1
     f = healthy()
-    f.dead_letters.append(f.dead_letters[0])
+    f.dead_letters.append(replace(f.dead_letters[0], source="reports:0:7"))
     assert judge(f).poison_dead_lettered_twice == 1
+    # the relay publishing the same dead letter again (same source record) is no second one
+    f = healthy()
+    f.dead_letters.append(f.dead_letters[0])
+    assert judge(f).poison_dead_lettered_twice == 0
     # the same poison dead-lettered by two groups reading the topic is expected
     f = healthy()
     f.dead_letters.append(replace(f.dead_letters[0], group="intake.other"))
