@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from shared.kafka import client_options, end_offsets
+from shared.kafka import client_options, read_to_end
 from shared.settings import KafkaSettings
 from shared.topics import DLQ_SUFFIX, ERROR_HEADERS
 
@@ -38,28 +38,11 @@ async def read_dead_letters(cfg: KafkaSettings, dlq_topic: str) -> list[DeadLett
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(cfg))
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(dlq_topic) or set()
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(dlq_topic) or set()
-        tps = [TopicPartition(dlq_topic, p) for p in sorted(partitions)]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        ends = await end_offsets(consumer, tps)
-        await consumer.seek_to_beginning(*tps)
-        out: list[DeadLetter] = []
-
-        async def behind() -> bool:
-            return any([await consumer.position(tp) < ends[tp] for tp in tps])
-
-        while await behind():
-            batch = await consumer.getmany(timeout_ms=1000)
-            for records in batch.values():
-                out.extend(
-                    DeadLetter(r.partition, r.offset, r.key, r.value or b"", tuple(r.headers or ()))
-                    for r in records
-                )
+        out = [
+            DeadLetter(r.partition, r.offset, r.key, r.value or b"", tuple(r.headers or ()))
+            async for _, records in read_to_end(consumer, [dlq_topic])
+            for r in records
+        ]
         return sorted(out, key=lambda d: (d.partition, d.offset))
     finally:
         await consumer.stop()

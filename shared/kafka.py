@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import ConsumerRecord
 from faststream.kafka import KafkaBroker
 from faststream.security import (
     BaseSecurity,
@@ -165,3 +167,43 @@ async def end_offsets(
                 break
         out[tp] = max(listed[tp], high or 0)
     return out
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of ``topics``, in order; metadata refreshed once if one is unknown yet."""
+    if any(not consumer.partitions_for_topic(t) for t in topics):
+        await consumer._client.force_metadata_update()
+    return [
+        TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())
+    ]
+
+
+async def read_to_end(
+    consumer: AIOKafkaConsumer,
+    topics: list[str],
+    *,
+    max_records: int = 2000,
+    timeout_ms: int = 1000,
+) -> AsyncIterator[tuple[TopicPartition, list[ConsumerRecord[bytes, bytes]]]]:
+    """Each partition's records from offset 0 up to its end as found at the start, in batches.
+
+    For tools that read a whole topic without a consumer group (recompute, DLQ
+    listing, audits): assigns the partitions itself, and stops at the end offsets
+    seen first (see :func:`end_offsets`), so records published meanwhile are not
+    waited for.
+    """
+    tps = await partitions_of(consumer, topics)
+    if not tps:
+        return
+    consumer.assign(tps)
+    ends = await end_offsets(consumer, tps)
+    await consumer.seek_to_beginning(*tps)
+    remaining = {tp for tp in tps if ends[tp] > 0}
+    while remaining:
+        fetched = await consumer.getmany(*remaining, timeout_ms=timeout_ms, max_records=max_records)
+        for tp, records in fetched.items():
+            records = [r for r in records if r.offset < ends[tp]]
+            if records:
+                yield tp, records
+            if await consumer.position(tp) >= ends[tp]:
+                remaining.discard(tp)

@@ -36,7 +36,7 @@ from shared.events.assignments import CaseDispatched, CaseEscalated, CaseRedispa
 from shared.events.cases import CaseMerged, CaseRegistered, ReportRejected
 from shared.events.reports import ReportSubmitted
 from shared.events.supervision import CaseLookbackDue, CaseNoticeIssued, CaseOverdue, CaseWarned
-from shared.kafka import client_options
+from shared.kafka import client_options, partitions_of, read_to_end
 from shared.kafka import end_offsets as kafka_end_offsets
 from shared.reference import load_reference
 from shared.settings import KafkaSettings
@@ -68,25 +68,9 @@ async def read_topic(
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return
-        consumer.assign(tps)
-        ends = await kafka_end_offsets(consumer, tps)
-        await consumer.seek_to_beginning(*tps)
-        remaining = {tp for tp in tps if ends[tp] > 0}
-        while remaining:
-            fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)
-            for tp, records in fetched.items():
-                for r in records:
-                    if r.offset < ends[tp]:
-                        yield r.value or b"", list(r.headers or ())
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
+        async for _, records in read_to_end(consumer, [topic], max_records=5000):
+            for r in records:
+                yield r.value or b"", list(r.headers or ())
     finally:
         await consumer.stop()
 
@@ -95,10 +79,7 @@ async def end_offsets(cfg: KafkaSettings, topics: list[str]) -> dict[TopicPartit
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(cfg))
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()
-        tps = [
-            TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())
-        ]
+        tps = await partitions_of(consumer, topics)
         if not tps:
             return {}
         consumer.assign(tps)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from services.scoring import store
 from services.scoring.app import MIGRATIONS, SCHEMA, TOPICS
@@ -34,7 +34,7 @@ from services.scoring.handlers import ScoringHandler
 from services.scoring.settings import Settings
 from shared.consumer import ConsumerContext, handle_batch
 from shared.db import create_pool, ident
-from shared.kafka import client_options, end_offsets
+from shared.kafka import client_options, read_to_end
 from shared.migrations import migrate
 from shared.reference import ReferenceData
 
@@ -105,28 +105,11 @@ async def recompute(
     )
     events = 0
     try:
-        partitions: list[TopicPartition] = []
-        for topic in TOPICS:
-            name = settings.topic_prefix + topic
-            found = consumer.partitions_for_topic(name)
-            if not found:
-                await consumer._client.force_metadata_update()
-                found = consumer.partitions_for_topic(name) or set()
-            partitions += [TopicPartition(name, p) for p in sorted(found)]
-        consumer.assign(partitions)
-        ends = await end_offsets(consumer, partitions)
-        await consumer.seek_to_beginning(*partitions)
-        remaining = {tp for tp in partitions if ends[tp] > 0}
-        while remaining:
-            fetched = await consumer.getmany(*remaining, timeout_ms=500, max_records=2000)
-            for tp, records in fetched.items():
-                records = [r for r in records if r.offset < ends[tp]]
-                if records:
-                    while await handle_batch(ctx, tp.topic, records, handler) == "retry":
-                        pass
-                    events += len(records)
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
+        topics = [settings.topic_prefix + topic for topic in TOPICS]
+        async for tp, records in read_to_end(consumer, topics, timeout_ms=500):
+            while await handle_batch(ctx, tp.topic, records, handler) == "retry":
+                pass
+            events += len(records)
             if progress:
                 print(f"\r{events} events", end="", file=sys.stderr, flush=True)
         async with pool.acquire() as conn:
