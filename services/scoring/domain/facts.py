@@ -293,6 +293,10 @@ _DUE, _CLOSED, _ON_TIME, _OVERDUE, _REWORK, _RESPONDED = (
 _RATED, _SATISFIED, _BASICALLY, _FAILED_3X = (
     INDEX[n] for n in ("rated", "satisfied", "basically_satisfied", "failed_verification_3x")
 )
+# The one-count parts, built once: contribution() runs twice for every changed case.
+_MERGED, _REGISTERED, _CLOSURES, _BECAME_OVERDUE = (
+    ((INDEX[n], 1),) for n in ("merged", "registered", "closures", "became_overdue")
+)
 
 
 def contribution(fact: CaseFact, places: Places, repeated_failures: int) -> Contribution:
@@ -307,10 +311,10 @@ def contribution(fact: CaseFact, places: Places, repeated_failures: int) -> Cont
         return out
     intake: tuple[UnitRef, ...] = (("area", place.area), ("district", place.district))
     if fact.merged_at is not None:
-        out["merged"] = share(local_day(fact.merged_at), False, intake, {"merged": 1})
+        out["merged"] = Share(local_day(fact.merged_at), False, intake, _MERGED)
         return out
     if fact.registered_at is not None:
-        out["registered"] = share(local_day(fact.registered_at), False, intake, {"registered": 1})
+        out["registered"] = Share(local_day(fact.registered_at), False, intake, _REGISTERED)
     first, current = fact.first_dispatch, fact.current_dispatch
     if first is None or current is None:
         return out
@@ -335,11 +339,9 @@ def contribution(fact: CaseFact, places: Places, repeated_failures: int) -> Cont
     )
     out["cohort"] = Share(local_day(first.at), True, cohort_units, tuple(c for c in counts if c[1]))
     if fact.closure is not None:
-        out["closures"] = share(local_day(fact.closure.closed_at), False, holders, {"closures": 1})
+        out["closures"] = Share(local_day(fact.closure.closed_at), False, holders, _CLOSURES)
     if fact.overdue_at is not None:
-        out["became_overdue"] = share(
-            local_day(fact.overdue_at), False, holders, {"became_overdue": 1}
-        )
+        out["became_overdue"] = Share(local_day(fact.overdue_at), False, holders, _BECAME_OVERDUE)
     return out
 
 
