@@ -24,13 +24,10 @@ from services.scoring.domain.facts import (
     rebound_contribution,
     rejection_contribution,
 )
-from services.scoring.domain.figures import Contribution, Totals, accumulate, changes, rows
+from services.scoring.domain.figures import Totals, accumulate, changes, rows
 from shared.events import CaseRebounded, Envelope, ReportRejected
 from shared.outbox import Tx
 from shared.periods import parse_period
-
-#: Contributions remembered from earlier batches, at most this many cases (then forgotten whole).
-_REMEMBERED_CASES = 100_000
 
 
 class ScoringHandler:
@@ -38,22 +35,6 @@ class ScoringHandler:
 
     def __init__(self, context: ScoringContext) -> None:
         self.context = context
-        # case id -> (fact, its contribution) as this process last saved it. A case's fact read
-        # back equal to the one remembered has the same contribution (a pure function of the
-        # fact): comparing costs a sixth of computing it again. A fact changed elsewhere (another
-        # instance, a rolled-back batch) compares unequal and is computed as before.
-        self._contributions: dict[str, tuple[CaseFact, Contribution]] = {}
-
-    def _contribution_of(self, fact: CaseFact) -> Contribution:
-        remembered = self._contributions.get(fact.case_id)
-        if remembered is not None and remembered[0] == fact:
-            return remembered[1]
-        return contribution(fact, self.context.places, self.context.repeated_failures)
-
-    def _remember(self, fact: CaseFact, part: Contribution) -> None:
-        if len(self._contributions) >= _REMEMBERED_CASES:
-            self._contributions.clear()
-        self._contributions[fact.case_id] = (fact, part)
 
     async def __call__(self, tx: Tx, events: Sequence[Envelope]) -> None:
         places = self.context.places
@@ -71,11 +52,9 @@ class ScoringHandler:
             # than comparing every fact field by field, instants with their time zones.
             changed = [fact for case_id, fact in facts.items() if fact is not before[case_id]]
             for fact in changed:
-                was = self._contribution_of(before[fact.case_id])
-                now = contribution(fact, places, threshold)
-                for part in changes(was, now):
+                was = contribution(before[fact.case_id], places, threshold)
+                for part in changes(was, contribution(fact, places, threshold)):
                     accumulate(delta, part)
-                self._remember(fact, now)
             await store.save_facts(
                 tx.conn,
                 changed,
