@@ -367,3 +367,19 @@ def test_adding_each_events_changes_in_turn_builds_the_final_figures(order):
             accumulate(figures, part)
         fact = after
     assert rows(figures) == EXPECTED
+
+
+def test_the_fold_s_replace_carries_every_field() -> None:
+    """``_replace`` lists the fields by hand (for speed): each must come through, changed or not."""
+    import dataclasses
+
+    from services.scoring.domain.facts import _replace
+
+    base = CaseFact(case_id="C1")
+    for field in dataclasses.fields(CaseFact):
+        marker = object()
+        changed = _replace(base, **{field.name: marker})
+        assert getattr(changed, field.name) is marker, field.name
+        assert changed == dataclasses.replace(base, **{field.name: marker})
+    assert _replace(base) == base
+    assert _replace(base) is not base
