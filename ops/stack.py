@@ -84,15 +84,23 @@ class City:
                 cwd=devstack.ROOT,
             )
 
-    async def wait_ready(self, seconds: float = 60) -> None:
+    async def wait_ready(
+        self, seconds: float = 60, names: list[str] | None = None, *, exits_fatal: bool = True
+    ) -> None:
+        """Until each of ``names`` (every service) answers /readyz.
+
+        ``exits_fatal=False`` for a caller that restarts what dies (the fault run):
+        an exit then only means waiting for the process that replaces it.
+        """
         deadline = time.monotonic() + seconds
         async with httpx.AsyncClient(timeout=1) as http:
-            for name, port in self.ports.items():
+            for name in names or list(self.ports):
                 while True:
-                    if self.procs[name].poll() is not None:
+                    if exits_fatal and self.procs[name].poll() is not None:
                         raise RuntimeError(f"{name} exited; see {self.logs / (name + '.log')}")
                     with contextlib.suppress(httpx.TransportError):
-                        if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                        url = f"http://127.0.0.1:{self.ports[name]}/readyz"
+                        if (await http.get(url)).status_code == 200:
                             break
                     if time.monotonic() > deadline:
                         raise RuntimeError(
@@ -100,14 +108,16 @@ class City:
                         )
                     await asyncio.sleep(0.2)
 
-    def stop_services(self) -> dict[str, int]:
-        for proc in self.procs.values():
+    def stop_services(self, names: list[str] | None = None, timeout: float = 20) -> dict[str, int]:
+        """SIGTERM ``names`` (every service) so each drains, then their exit codes."""
+        procs = {n: p for n, p in self.procs.items() if names is None or n in names}
+        for proc in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         codes = {}
-        for name, proc in self.procs.items():
+        for name, proc in procs.items():
             try:
-                codes[name] = proc.wait(timeout=20)
+                codes[name] = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 codes[name] = proc.wait()

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
@@ -22,7 +21,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from ops.faults import collect
@@ -274,33 +272,13 @@ class FaultRun:
 
     def _stop(self, names: list[str]) -> None:
         self.down.update(names)
-        for name in names:
-            proc = self.city.procs.get(name)
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name in names:
-            proc = self.city.procs.get(name)
-            if proc is None:
-                continue
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        self.city.stop_services(names, timeout=30)
 
     async def _start(self, name: str, seconds: float = 120) -> None:
         """Start ``name`` again and wait for its /readyz (the others may be restarting too)."""
         self.city.start_service(name, self.anchor)
         self.down.discard(name)
-        deadline = time.monotonic() + seconds
-        async with httpx.AsyncClient(timeout=1) as http:
-            while time.monotonic() < deadline:
-                with contextlib.suppress(httpx.TransportError):
-                    url = f"http://127.0.0.1:{self.city.ports[name]}/readyz"
-                    if (await http.get(url)).status_code == 200:
-                        return
-                await asyncio.sleep(0.2)
-        raise RuntimeError(f"{name} not ready {seconds:.0f}s after a restart; see {self.o.logs}")
+        await self.city.wait_ready(seconds, [name], exits_fatal=False)
 
     def resume_broker(self) -> None:
         if self.frozen:
