@@ -31,7 +31,7 @@ from services.supervision.domain.rules import Rules
 from services.supervision.domain.timers import armed_timers
 from shared.calendar import WorkCalendar
 from shared.db import create_pool, ident
-from shared.events import PoisonMessage, decode
+from shared.events import Envelope, PoisonMessage, decode
 from shared.events.assignments import CaseDispatched, CaseEscalated, CaseRedispatched
 from shared.events.cases import CaseMerged, CaseRegistered, ReportRejected
 from shared.events.reports import ReportSubmitted
@@ -40,7 +40,7 @@ from shared.kafka import client_options, partitions_of, read_to_end
 from shared.kafka import end_offsets as kafka_end_offsets
 from shared.reference import load_reference
 from shared.settings import KafkaSettings
-from shared.topics import DLQ_HEADER_GROUP, DLQ_SUFFIX
+from shared.topics import DLQ_SUFFIX, TOPICS
 
 MARKER = re.compile(rb"faults-poison-[0-9a-z]+-[0-9]+")
 
@@ -59,10 +59,11 @@ def group_of(service: str, topic: str) -> str:
     return service if (service, topic) == ("intake", "reports") else f"{service}.{topic}"
 
 
-async def read_topic(
-    cfg: KafkaSettings, topic: str
-) -> AsyncIterator[tuple[bytes, list[tuple[str, bytes]]]]:
-    """Every record's value and headers, from offset 0 to the end offsets seen at the start."""
+async def events_on(cfg: KafkaSettings, topic: str) -> AsyncIterator[Envelope]:
+    """Every event on ``topic``, from offset 0 to the end offsets seen at the start.
+
+    Poison is skipped here: the audit judges it from the dead-letter topics.
+    """
     consumer = AIOKafkaConsumer(
         enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024, **client_options(cfg)
     )
@@ -70,7 +71,8 @@ async def read_topic(
     try:
         async for _, records in read_to_end(consumer, [topic], max_records=5000):
             for r in records:
-                yield r.value or b"", list(r.headers or ())
+                with contextlib.suppress(PoisonMessage):
+                    yield decode(r.value)
     finally:
         await consumer.stop()
 
@@ -160,57 +162,48 @@ async def collect(
 ) -> Facts:
     """Read every fact the audit judges. The services must be stopped."""
     reports: dict[str, set[str]] = defaultdict(set)
-    async for value, _ in read_topic(cfg, prefix + "reports"):
-        with contextlib.suppress(PoisonMessage):
-            event = decode(value)
-            if isinstance(event.data, ReportSubmitted):
-                reports[event.data.report_id].add(event.id)
+    async for event in events_on(cfg, prefix + "reports"):
+        if isinstance(event.data, ReportSubmitted):
+            reports[event.data.report_id].add(event.id)
 
     verdicts: list[Verdict] = []
-    async for value, _ in read_topic(cfg, prefix + "cases"):
-        with contextlib.suppress(PoisonMessage):
-            event = decode(value)
-            d = event.data
-            if isinstance(d, CaseRegistered | CaseMerged):
-                verdicts.append(Verdict(d.report_id, event.type, event.id, d.case_id))
-            elif isinstance(d, ReportRejected):
-                verdicts.append(Verdict(d.report_id, event.type, event.id, None))
+    async for event in events_on(cfg, prefix + "cases"):
+        d = event.data
+        if isinstance(d, CaseRegistered | CaseMerged):
+            verdicts.append(Verdict(d.report_id, event.type, event.id, d.case_id))
+        elif isinstance(d, ReportRejected):
+            verdicts.append(Verdict(d.report_id, event.type, event.id, None))
 
     dispatches: list[Dispatch] = []
-    async for value, _ in read_topic(cfg, prefix + "assignments"):
-        with contextlib.suppress(PoisonMessage):
-            event = decode(value)
-            d = event.data
-            if isinstance(d, CaseDispatched | CaseRedispatched):
-                dispatches.append(Dispatch(d.case_id, event.type, event.id, d.dispatch_number))
-            elif isinstance(d, CaseEscalated):
-                dispatches.append(Dispatch(d.case_id, event.type, event.id, None))
+    async for event in events_on(cfg, prefix + "assignments"):
+        d = event.data
+        if isinstance(d, CaseDispatched | CaseRedispatched):
+            dispatches.append(Dispatch(d.case_id, event.type, event.id, d.dispatch_number))
+        elif isinstance(d, CaseEscalated):
+            dispatches.append(Dispatch(d.case_id, event.type, event.id, None))
 
     firings: list[Firing] = []
-    async for value, _ in read_topic(cfg, prefix + "supervision"):
-        with contextlib.suppress(PoisonMessage):
-            event = decode(value)
-            d = event.data
-            key: tuple[str, ...]
-            if isinstance(d, CaseWarned | CaseOverdue):
-                key = (d.case_id, event.type, d.timer, str(d.dispatch_number))
-            elif isinstance(d, CaseNoticeIssued):
-                key = (d.case_id, event.type, d.timer, str(d.dispatch_number), str(d.level))
-            elif isinstance(d, CaseLookbackDue):
-                key = (d.case_id, event.type)
-            else:
-                continue
-            firings.append(Firing(key, event.id))
+    async for event in events_on(cfg, prefix + "supervision"):
+        d = event.data
+        key: tuple[str, ...]
+        if isinstance(d, CaseWarned | CaseOverdue):
+            key = (d.case_id, event.type, d.timer, str(d.dispatch_number))
+        elif isinstance(d, CaseNoticeIssued):
+            key = (d.case_id, event.type, d.timer, str(d.dispatch_number), str(d.level))
+        elif isinstance(d, CaseLookbackDue):
+            key = (d.case_id, event.type)
+        else:
+            continue
+        firings.append(Firing(key, event.id))
 
     dead: list[DeadLetterSeen] = []
-    for topic in ("reports", "cases", "assignments", "feedback", "supervision", "scores"):
+    for topic in (t.base for t in TOPICS):
         for letter in await dlq.read_dead_letters(cfg, prefix + topic + DLQ_SUFFIX):
             found = MARKER.search(letter.value)
-            group = dict(letter.headers).get(DLQ_HEADER_GROUP, b"").decode(errors="replace")
             dead.append(
                 DeadLetterSeen(
                     topic + DLQ_SUFFIX,
-                    group,
+                    letter.error("group"),
                     found.group().decode() if found else None,
                     letter.error("exception") + ": " + letter.error("message")[:120],
                     source=":".join(letter.error(h) for h in ("topic", "partition", "offset")),
