@@ -228,11 +228,14 @@ async def _apply(
         )
         fresh_ids = set(ids if inserted is None else inserted)
         tx = Tx(conn, ctx.topic_prefix)
+        # Counted once the transaction commits: an attempt rolled back and tried again
+        # (one event at a time, or after an outage) must not count its poison twice.
+        poisoned = dead = 0
         for record, reason in poison:
             if _poison_id(record) in fresh_ids:
                 tx.emit_raw(_dead_letter(record, group, "PoisonMessage", reason, attempt=1))
-                metrics.EVENTS_FAILED.labels(ctx.service, topic, "poison").inc()
-                metrics.DLQ_MESSAGES.labels(ctx.service, topic).inc()
+                poisoned += 1
+                dead += 1
         fresh: list[tuple[ConsumerRecord[bytes, bytes], Envelope]] = []
         for record, env in decoded:
             # The same id twice in one batch (a producer retry) is also a duplicate.
@@ -240,8 +243,6 @@ async def _apply(
                 fresh_ids.discard(env.id)
                 fresh.append((record, env))
         duplicates = len(decoded) - len(fresh)
-        if duplicates:
-            metrics.EVENTS_DUPLICATE.labels(ctx.service, topic).inc(duplicates)
         if not isolate:
             await handler(tx, [env for _, env in fresh])
         else:
@@ -271,8 +272,14 @@ async def _apply(
                             record, group, type(exc).__name__, str(exc), attempt=2, exc=exc
                         )
                     )
-                    metrics.DLQ_MESSAGES.labels(ctx.service, topic).inc()
+                    dead += 1
         await tx.flush()
+    if poisoned:
+        metrics.EVENTS_FAILED.labels(ctx.service, topic, "poison").inc(poisoned)
+    if dead:
+        metrics.DLQ_MESSAGES.labels(ctx.service, topic).inc(dead)
+    if duplicates:
+        metrics.EVENTS_DUPLICATE.labels(ctx.service, topic).inc(duplicates)
     for event_type, count in Counter(env.type for _, env in fresh).items():
         metrics.EVENTS_IN.labels(ctx.service, topic, event_type).inc(count)
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+from prometheus_client import REGISTRY
 
 from shared.events.envelope import make_event
 from shared.topics import ERROR_HEADERS
@@ -145,6 +146,7 @@ async def test_poison_goes_to_dlq_and_the_partition_flows_on(prefix, database_ur
     runtime = ping_runtime(
         service_settings(f"{prefix}ping", prefix, database_url, bootstrap), schema
     )
+    labels = {"service": f"{prefix}ping", "topic": prefix + "pings"}
     await runtime.start()
     try:
         await eventually(
@@ -154,6 +156,10 @@ async def test_poison_goes_to_dlq_and_the_partition_flows_on(prefix, database_ur
     finally:
         await runtime.stop()
     assert len(dead) == 2
+    # The batch failed whole first and was rolled back, then went one event at a time:
+    # only what committed is counted, once.
+    assert REGISTRY.get_sample_value("dlq_messages_total", labels) == 2
+    assert REGISTRY.get_sample_value("events_failed_total", {**labels, "kind": "poison"}) == 1
     by_exception = {dict(r.headers)[ERROR_HEADERS["exception"]].decode(): r for r in dead}
     assert set(by_exception) == {"PoisonMessage", "ValueError"}
     garbage = by_exception["PoisonMessage"]
