@@ -95,8 +95,11 @@ async def test_failed_verification_orders_rework_and_the_redispatch_rearms_the_t
                 dispatch(
                     "rw",
                     t1,
-                    sign_for=2 * HOUR,
-                    handle=3 * HOUR,
+                    # Seconds of real time ahead on the 20,000x clock (2 h was 0.4 s: a slow
+                    # machine read the timers after they fired and a notice was armed), yet
+                    # near enough that the rework's deadline fires within the wait below.
+                    sign_for=20 * HOUR,
+                    handle=40 * HOUR,
                     number=2,
                     redispatch="rework",
                     is_rework=True,
@@ -114,7 +117,7 @@ async def test_failed_verification_orders_rework_and_the_redispatch_rearms_the_t
         assert {t["dispatch_number"] for t in timers["timers"]} == {2}
         assert timers["timers"][0]["kind"] in ("sign_for", "handle_warning", "handle")
         handle = [t for t in timers["timers"] if t["kind"] == "handle"]
-        assert handle and datetime.fromisoformat(handle[0]["due_at"]) == t1 + 3 * HOUR
+        assert handle and datetime.fromisoformat(handle[0]["due_at"]) == t1 + 40 * HOUR
 
         events = await wait_for_events(
             cfg,
