@@ -44,10 +44,11 @@ c. **latency at a fixed load**: RATE reports/s for SECONDS, each stamped with
 d. **CPU and memory**: every 0.5 s, psutil: CPU% (100 = one core) and RSS of
    each service process, the load generator (this process), the broker and
    the database's backends for this run's database; mean and max, per phase.
-e. **where the time goes**: the service with the most CPU in (b) is sampled by
-   py-spy (``--nonblocking``, 100 Hz) through a second backlog like (b)'s;
+e. **where the time goes**: every service is sampled by py-spy
+   (``--nonblocking``, 100 Hz) through a second backlog like (b)'s; for each,
    the top functions by own time and by cumulative time, and own time by
-   package. The collapsed stacks go to ``bench/results/pipeline_profile.txt``.
+   package; the summary details the one with the most CPU in (b). The
+   collapsed stacks go to ``bench/results/pipeline_profile_<service>.txt``.
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ WARMUP = _env_int("BENCH_PIPELINE_WARMUP", 300)
 LIMIT_MESSAGES = _env_int("BENCH_PIPELINE_LIMIT_MESSAGES", 30_000)
 BACKLOG = _env_int("BENCH_PIPELINE_REPORTS", 20_000)
 PROFILE_REPORTS = _env_int("BENCH_PIPELINE_PROFILE_REPORTS", 8_000)
+# 1: (a) and (b) only, for a quick look while working on the services; never for the record.
+QUICK = _env_int("BENCH_PIPELINE_QUICK", 0) == 1
 RATE = _env_float("BENCH_PIPELINE_RATE", 1000.0)
 SECONDS = _env_float("BENCH_PIPELINE_SECONDS", 60.0)
 LIMIT_LATENCY_SECONDS = _env_float("BENCH_PIPELINE_LIMIT_LATENCY_SECONDS", 10.0)
@@ -1026,6 +1029,7 @@ async def backlog_phase(
 ) -> dict[str, Any]:
     """Produce ``messages`` as fast as possible; when is each stage done with all of them."""
     base = await tables.counts()
+    sampled_from = time.monotonic()
     if sampler is not None:
         sampler.start()
     first, acked = await produce(producer, run.prefix + "reports", messages, run.sent)
@@ -1051,6 +1055,7 @@ async def backlog_phase(
             tables, base, target, verdicts_and_dispatches, 60, procs=run.procs
         )
     resources = await sampler.stop() if sampler is not None else None
+    sampled_seconds = time.monotonic() - sampled_from
     if not ok:
         raise RuntimeError(f"the backlog was not through in time: {series.points[-1:]}")
     reg_times = [flow.registered[m.case_id] for m in registered]
@@ -1086,6 +1091,12 @@ async def backlog_phase(
         "registered_per_s_10_to_90": round(r) if (r := rate_between(reg_times)) else None,
         "dispatched_per_s_10_to_90": round(d) if (d := rate_between(disp_times)) else None,
         "resources": resources,
+        # CPU per report through: mean CPU share over the sampled window, per report registered.
+        "cpu_ms_per_report": {
+            name: round(figures["cpu_mean"] / 100 * sampled_seconds * 1000 / target, 3)
+            for name, figures in (resources or {}).items()
+            if not name.startswith("_") and name != "machine" and "cpu_mean" in figures
+        },
     }
 
 
@@ -1255,6 +1266,11 @@ async def _pipeline(run: Run, source: ReportSource) -> None:
         r["pipeline_ratio_aim_met"] = r["pipeline_ratio_to_limit"] >= AIM_RATIO
         r["timers_armed_after_b"] = await tables.timers()
 
+        print(f"  (b) CPU ms per report: {saturated['cpu_ms_per_report']}", flush=True)
+        if QUICK:
+            r["quick"] = "BENCH_PIPELINE_QUICK=1: (c) and (e) not run"
+            return
+
         # (e) a profile of the busiest service through a second backlog.
         cpu = {
             n: saturated["resources"][n]["cpu_mean"]
@@ -1262,7 +1278,9 @@ async def _pipeline(run: Run, source: ReportSource) -> None:
             if n in saturated["resources"]
         }
         busiest = max(cpu, key=lambda n: cpu[n])
-        r["profile"] = await profile_phase(run, producer, flow, tables, profiled, busiest)
+        profiles = await profile_phase(run, producer, flow, tables, profiled, list(cpu))
+        r["profile"] = profiles[busiest]
+        r["profiles"] = profiles
 
         # (c) latency at RATE; and at a rate the pipeline sustains, if RATE is more than that.
         # When (b) already shows RATE is beyond saturation, the sustainable rate is looked
@@ -1327,35 +1345,46 @@ async def profile_phase(
     flow: Flow,
     tables: Tables,
     messages: list[Message],
-    service: str,
-) -> dict[str, Any]:
-    """(e) the busiest service under py-spy (attached by pid) through a backlog like (b)'s."""
+    services: Sequence[str],
+) -> dict[str, dict[str, Any]]:
+    """(e) every service under py-spy (attached by pid) through a backlog like (b)'s.
+
+    All four at once, so the profiles describe the same traffic; py-spy's own
+    sampling (a few % of a core each) slows this backlog, which is why it is not (b).
+    """
     binary = py_spy()
     if binary is None:
-        return {"service": service, "skipped": "py-spy is not installed (pip install py-spy)"}
-    print(f"  (e) profiling {service} with py-spy through {len(messages)} reports ...", flush=True)
-    raw = run.logs / "profile.txt"
-    run.procs.spawn(
-        "py-spy",
-        [
-            binary,
-            "record",
-            "--pid",
-            str(run.procs.procs[service].pid),
-            "--rate",
-            "100",
-            "--nonblocking",
-            "--function",
-            "--format",
-            "raw",
-            "--output",
-            str(raw),
-            "--duration",
-            "300",
-        ],
-        dict(os.environ),
-        optional=True,
+        return {
+            s: {"service": s, "skipped": "py-spy is not installed (pip install py-spy)"}
+            for s in services
+        }
+    print(
+        f"  (e) profiling {', '.join(services)} with py-spy through {len(messages)} reports ...",
+        flush=True,
     )
+    raws = {s: run.logs / f"profile-{s}.txt" for s in services}
+    for service, raw in raws.items():
+        run.procs.spawn(
+            f"py-spy-{service}",
+            [
+                binary,
+                "record",
+                "--pid",
+                str(run.procs.procs[service].pid),
+                "--rate",
+                "100",
+                "--nonblocking",
+                "--function",
+                "--format",
+                "raw",
+                "--output",
+                str(raw),
+                "--duration",
+                "300",
+            ],
+            dict(os.environ),
+            optional=True,
+        )
     try:
         await asyncio.sleep(1.0)
         began = time.monotonic()
@@ -1363,21 +1392,26 @@ async def profile_phase(
         seconds = time.monotonic() - began
     finally:
         # py-spy writes its file on Ctrl-C.
-        run.procs.stop(["py-spy"], sig=signal.SIGINT)
-    if not raw.exists():
-        return {"service": service, "skipped": "py-spy wrote nothing; see its log"}
-    text = raw.read_text()
+        run.procs.stop([f"py-spy-{s}" for s in services], sig=signal.SIGINT)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "pipeline_profile.txt").write_text(text)
-    return {
-        "service": service,
-        "tool": "py-spy record --nonblocking --function --rate 100 (attached by pid)",
-        "reports": len(messages),
-        "seconds": round(seconds, 1),
-        "per_s_while_profiled": phase["per_s"],
-        "collapsed_stacks": "bench/results/pipeline_profile.txt",
-        **summarise_profile(text),
-    }
+    profiles: dict[str, dict[str, Any]] = {}
+    for service, raw in raws.items():
+        if not raw.exists():
+            profiles[service] = {"service": service, "skipped": "py-spy wrote nothing; see its log"}
+            continue
+        text = raw.read_text()
+        stacks = RESULTS / f"pipeline_profile_{service}.txt"
+        stacks.write_text(text)
+        profiles[service] = {
+            "service": service,
+            "tool": "py-spy record --nonblocking --function --rate 100 (attached by pid)",
+            "reports": len(messages),
+            "seconds": round(seconds, 1),
+            "per_s_while_profiled": phase["per_s"],
+            "collapsed_stacks": f"bench/results/{stacks.name}",
+            **summarise_profile(text),
+        }
+    return profiles
 
 
 async def main() -> dict[str, object]:

@@ -379,7 +379,25 @@ def profile_section(p: dict[str, Any]) -> list[str]:
         ),
         "",
         f"Own time by package: {by_package}.",
+        *_other_profiles(p, prof.get("service")),
     ]
+
+
+def _other_profiles(p: dict[str, Any], detailed: str | None) -> list[str]:
+    """One line per other service profiled in the same backlog: its heaviest packages."""
+    lines = []
+    for service, other in sorted((p.get("profiles") or {}).items()):
+        if service == detailed or other.get("skipped"):
+            continue
+        shares = ", ".join(f"{n} {v} %" for n, v in (other.get("own_by_package_percent") or [])[:6])
+        top = (other.get("top_own_percent") or [["?", 0]])[0]
+        lines.append(
+            f"- {service} ({_n(other.get('samples'))} samples): {shares}; "
+            f"heaviest leaf `{top[0]}` {_n(top[1], 1)} %."
+        )
+    if lines:
+        lines = ["", "The other services, profiled in the same backlog:", "", *lines]
+    return lines
 
 
 def render(results: dict[str, dict[str, Any]]) -> str:
