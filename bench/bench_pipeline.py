@@ -78,6 +78,7 @@ import asyncpg
 import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from ops.simulator.model import load_behaviour
 from ops.simulator.run import SAMPLE_BEHAVIOUR
@@ -547,16 +548,27 @@ class Sampler:
     """CPU% (100 = one core) and RSS of named processes every ``every`` seconds; the
     database's backends serving ``database`` are summed (CPU only: their RSS is shared memory)."""
 
-    def __init__(self, pids: dict[str, int], database: str | None, every: float = SAMPLE_SECONDS):
+    def __init__(
+        self,
+        pids: dict[str, int],
+        database: str | None,
+        every: float = SAMPLE_SECONDS,
+        pool: asyncpg.Pool | None = None,
+        schemas: dict[str, str] | None = None,
+    ):
         self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
         self.database = database
+        # With a pool and the services' schemas, the backends' CPU is also split by service.
+        self.pool = pool
+        self.owners = {schema: name for name, schema in (schemas or {}).items()}
+        self.backend_owner: dict[int, str] = {}
         self.every = every
         self.cpu: dict[str, list[float]] = {}
         self.rss: dict[str, list[float]] = {}
         self.backends: dict[int, psutil.Process] = {}
         self.task: asyncio.Task[None] | None = None
 
-    def _find_backends(self) -> None:
+    async def _find_backends(self) -> None:
         if not self.database:
             return
         for proc in psutil.process_iter(["name", "cmdline"]):
@@ -569,13 +581,23 @@ class Sampler:
                 with contextlib.suppress(psutil.Error):
                     proc.cpu_percent(None)
                     self.backends[proc.pid] = proc
+        if self.pool is not None:
+            # Each service's pool names its connections after its schema: whose backend is whose.
+            rows = await self.pool.fetch(
+                "SELECT pid, application_name FROM pg_stat_activity WHERE datname = $1",
+                self.database,
+            )
+            for row in rows:
+                owner = self.owners.get(row["application_name"])
+                if owner is not None:
+                    self.backend_owner[row["pid"]] = owner
 
     async def _run(self) -> None:
         for proc in self.procs.values():
             with contextlib.suppress(psutil.Error):
                 proc.cpu_percent(None)
         psutil.cpu_percent(None)
-        self._find_backends()
+        await self._find_backends()
         ticks = 0
         while True:
             await asyncio.sleep(self.every)
@@ -586,17 +608,25 @@ class Sampler:
                     self.cpu.setdefault(name, []).append(cpu)
                     self.rss.setdefault(name, []).append(rss)
             total = 0.0
+            by_owner = dict.fromkeys(self.owners.values(), 0.0)
             for pid, proc in list(self.backends.items()):
                 try:
-                    total += proc.cpu_percent(None)
+                    cpu = proc.cpu_percent(None)
                 except psutil.Error:
                     del self.backends[pid]
+                    continue
+                total += cpu
+                owner = self.backend_owner.get(pid)
+                if owner is not None:
+                    by_owner[owner] += cpu
             if self.database:
                 self.cpu.setdefault("postgres (this run's backends)", []).append(total)
+                for owner, cpu in by_owner.items():
+                    self.cpu.setdefault(f"postgres for {owner}", []).append(cpu)
             self.cpu.setdefault("machine (100 = all cores)", []).append(psutil.cpu_percent(None))
             ticks += 1
             if ticks % 4 == 0:
-                self._find_backends()
+                await self._find_backends()
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run())
@@ -637,6 +667,7 @@ class Tables:
 
     def __init__(self, pool: asyncpg.Pool, schemas: dict[str, str]) -> None:
         self.pool = pool
+        self.schemas = schemas
         self.sql_count = {
             "armed": f'SELECT count(*) FROM "{schemas["supervision"]}".cases '  # noqa: S608
             "WHERE first_dispatched_at IS NOT NULL",
@@ -1019,6 +1050,33 @@ def _other_pids(run: Run) -> dict[str, int]:
     return pids
 
 
+async def batch_sizes(ports: dict[str, int]) -> dict[str, dict[str, float]]:
+    """Mean records per consumed batch and batches handled, per service and topic, from each
+    service's /metrics (cumulative since it started: the warm-up and (b))."""
+    out: dict[str, dict[str, float]] = {}
+    async with httpx.AsyncClient(timeout=5) as client:
+        for name, port in ports.items():
+            text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+            sums: dict[str, float] = {}
+            counts: dict[str, float] = {}
+            for family in text_string_to_metric_families(text):
+                if family.name != "event_batch_size":
+                    continue
+                for sample in family.samples:
+                    topic = sample.labels.get("topic", "?").split("_", 1)[-1]
+                    if sample.name.endswith("_sum"):
+                        sums[topic] = sample.value
+                    elif sample.name.endswith("_count"):
+                        counts[topic] = sample.value
+            for topic, count in counts.items():
+                if count:
+                    out[f"{name}:{topic}"] = {
+                        "batches": count,
+                        "mean_records": round(sums.get(topic, 0.0) / count, 1),
+                    }
+    return out
+
+
 async def backlog_phase(
     run: Run,
     producer: AIOKafkaProducer,
@@ -1118,7 +1176,12 @@ async def paced_phase(
             scored.watch(message.case_id, at)
 
     base = await tables.counts()
-    sampler = Sampler(_service_pids(run), urlparse(run.database_url).path.lstrip("/"))
+    sampler = Sampler(
+        _service_pids(run),
+        urlparse(run.database_url).path.lstrip("/"),
+        pool=tables.pool,
+        schemas=tables.schemas,
+    )
     sampler.start()
     armed.start()
     scored.start()
@@ -1254,7 +1317,12 @@ async def _pipeline(run: Run, source: ReportSource) -> None:
 
         # (b) saturation.
         print(f"  (b) {len(backlog)} reports at saturation ...", flush=True)
-        sampler = Sampler(_service_pids(run), urlparse(run.database_url).path.lstrip("/"))
+        sampler = Sampler(
+            _service_pids(run),
+            urlparse(run.database_url).path.lstrip("/"),
+            pool=tables.pool,
+            schemas=tables.schemas,
+        )
         saturated = await backlog_phase(run, producer, flow, tables, backlog, sampler)
         r["pipeline"] = saturated
         r["pipeline_reports_per_s"] = saturated["per_s"]
@@ -1267,6 +1335,8 @@ async def _pipeline(run: Run, source: ReportSource) -> None:
         r["timers_armed_after_b"] = await tables.timers()
 
         print(f"  (b) CPU ms per report: {saturated['cpu_ms_per_report']}", flush=True)
+        r["consumed_batches_after_b"] = await batch_sizes(ports)
+        print(f"  (b) consumed batches: {r['consumed_batches_after_b']}", flush=True)
         if QUICK:
             r["quick"] = "BENCH_PIPELINE_QUICK=1: (c) and (e) not run"
             return

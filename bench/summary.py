@@ -342,7 +342,10 @@ def resources_section(p: dict[str, Any]) -> list[str]:
             )
             row += [cpu, rss]
         rows.append(row)
-    header = ["process"]
+    per_report = _get(p, "pipeline", "cpu_ms_per_report") or {}
+    if per_report:
+        rows = [[row[0], _n(per_report.get(row[0]), 3), *row[1:]] for row in rows]
+    header = ["process", *(["(b) CPU ms per report"] if per_report else [])]
     for label, _ in phases:
         header += [f"{label} CPU % mean / max", f"{label} RSS MB mean / max"]
     return [
