@@ -274,6 +274,7 @@ async def _apply(
                     )
                     dead += 1
         await tx.flush()
+    tx.run_committed()
     if poisoned:
         metrics.EVENTS_FAILED.labels(ctx.service, topic, "poison").inc(poisoned)
     if dead:

@@ -50,6 +50,9 @@ class Tx:
     conn: Connection
     topic_prefix: str = ""
     pending: list[OutboxRow] = field(default_factory=list)
+    # Run once the transaction has committed, in order; dropped with it if it rolls back.
+    # Counters go here: a batch rolled back and retried must not count twice.
+    committed: list[Callable[[], None]] = field(default_factory=list)
 
     def emit(
         self, envelope: Envelope, key: str | None = None, data_json: str | None = None
@@ -71,11 +74,22 @@ class Tx:
     def emit_raw(self, row: OutboxRow) -> None:
         self.pending.append(row)
 
-    def mark(self) -> int:
-        return len(self.pending)
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after the commit (metrics, wake-ups), never for a rolled-back attempt."""
+        self.committed.append(callback)
 
-    def rollback_to(self, mark: int) -> None:
-        del self.pending[mark:]
+    def run_committed(self) -> None:
+        """For the owner of the transaction, once it has committed."""
+        callbacks, self.committed = self.committed, []
+        for callback in callbacks:
+            callback()
+
+    def mark(self) -> tuple[int, int]:
+        return len(self.pending), len(self.committed)
+
+    def rollback_to(self, mark: tuple[int, int]) -> None:
+        del self.pending[mark[0] :]
+        del self.committed[mark[1] :]
 
     async def flush(self) -> None:
         if not self.pending:

@@ -224,6 +224,7 @@ class ServiceRuntime:
             tx = Tx(conn, self.settings.topic_prefix)
             yield tx
             await tx.flush()
+        tx.run_committed()
         self.notify_outbox()
 
     async def readiness(self) -> dict[str, bool]:

@@ -38,11 +38,15 @@ class Pong(EventData):
 
 #: Pings the handler refuses for now: a fault a test can "fix" by clearing it.
 REFUSED: set[int] = set()
+#: Pings counted by ``Tx.on_commit``: what a service's own metrics would count.
+COUNTED: list[int] = []
 
 
 async def handle_pings(tx: Tx, events: Sequence[Envelope]) -> None:
     for env in events:
         assert isinstance(env.data, Ping)
+        # Before the checks: a ping that then fails must take its callback down with it.
+        tx.on_commit(lambda n=env.data.n: COUNTED.append(n))
         if env.data.fail:
             raise ValueError(f"ping {env.data.n} asks to fail")
         if env.data.n in REFUSED:

@@ -21,7 +21,7 @@ from shared.topics import ERROR_HEADERS
 from tests.integration.conftest import kafka_settings, service_settings
 from tests.integration.dbproxy import CuttableProxy
 from tests.integration.helpers import create_topics, eventually, produce, read_topic
-from tests.integration.pingsvc import Ping, ping_runtime, pong_runtime
+from tests.integration.pingsvc import COUNTED, Ping, ping_runtime, pong_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -147,6 +147,7 @@ async def test_poison_goes_to_dlq_and_the_partition_flows_on(prefix, database_ur
         service_settings(f"{prefix}ping", prefix, database_url, bootstrap), schema
     )
     labels = {"service": f"{prefix}ping", "topic": prefix + "pings"}
+    COUNTED.clear()
     await runtime.start()
     try:
         await eventually(
@@ -160,6 +161,9 @@ async def test_poison_goes_to_dlq_and_the_partition_flows_on(prefix, database_ur
     # only what committed is counted, once.
     assert REGISTRY.get_sample_value("dlq_messages_total", labels) == 2
     assert REGISTRY.get_sample_value("events_failed_total", {**labels, "kind": "poison"}) == 1
+    # The handler's own after-commit counting: ping 1 was handled in the rolled-back batch
+    # and again alone; ping 2's savepoint rolled back. Each good ping counted once.
+    assert COUNTED == [1, 3]
     by_exception = {dict(r.headers)[ERROR_HEADERS["exception"]].decode(): r for r in dead}
     assert set(by_exception) == {"PoisonMessage", "ValueError"}
     garbage = by_exception["PoisonMessage"]
