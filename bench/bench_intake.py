@@ -35,7 +35,7 @@ from services.intake.app import build
 from services.intake.settings import Settings
 from shared.events import ReportSubmitted
 from shared.events.envelope import decode, encode, kafka_headers, make_event
-from shared.kafka import client_options, ensure_topics
+from shared.kafka import client_options, end_offsets, ensure_topics
 from shared.reference import Category, ReferenceData, load_reference
 from shared.runtime import ServiceRuntime
 from shared.settings import KafkaSettings
@@ -156,8 +156,8 @@ async def _verdicts(cfg: KafkaSettings, topic: str) -> list[tuple[int, Any]]:
     try:
         tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
         consumer.assign(tps)
+        end = await end_offsets(consumer, tps)
         await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
         out: list[tuple[int, Any]] = []
         while any([await consumer.position(tp) < end[tp] for tp in tps]):
             batch = await consumer.getmany(timeout_ms=500, max_records=5000)

@@ -24,13 +24,13 @@ import sys
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from ops import dlq
-from shared.kafka import client_options, ensure_topics
+from shared.kafka import client_options, end_offsets, ensure_topics, partitions_of
 from shared.settings import ServiceSettings
 from shared.topics import all_topics, topic_name
 
@@ -59,16 +59,16 @@ async def topics_describe(args: argparse.Namespace) -> int:
     try:
         topics = await consumer.topics()
         table = Table("topic", "partitions", "messages (end offsets)")
+        present = [t.name for t in all_topics(s.topic_prefix) if t.name in topics]
+        tps = await partitions_of(consumer, present)
+        consumer.assign(tps)
+        ends = await end_offsets(consumer, tps) if tps else {}
         for t in all_topics(s.topic_prefix):
             if t.name not in topics:
                 table.add_row(t.name, "missing", "")
                 continue
-            tps = [
-                TopicPartition(t.name, p)
-                for p in sorted(consumer.partitions_for_topic(t.name) or ())
-            ]
-            ends = await consumer.end_offsets(tps) if tps else {}
-            table.add_row(t.name, str(len(tps)), str(sum(ends.values())))
+            mine = [tp for tp in tps if tp.topic == t.name]
+            table.add_row(t.name, str(len(mine)), str(sum(ends[tp] for tp in mine)))
         console.print(table)
     finally:
         await consumer.stop()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console, Group
 from rich.live import Live
@@ -22,7 +22,7 @@ from rich.table import Table
 
 from ops.simulator.run import CitySimulator
 from shared.clock import Clock
-from shared.kafka import client_options
+from shared.kafka import client_options, end_offsets, partitions_of
 from shared.settings import KafkaSettings
 from shared.topics import TOPICS, topic_name
 
@@ -95,12 +95,13 @@ async def collect(
         ).json()
         rows = body.get("units", []) if isinstance(body, dict) else []
         snap.ranking = rows if isinstance(rows, list) else []
-    for topic in TOPICS:
-        name = topic_name(topic.base, prefix)
-        parts = consumer.partitions_for_topic(name) or set()
-        tps = [TopicPartition(name, p) for p in parts]
-        ends = await consumer.end_offsets(tps) if tps else {}
-        snap.topic_counts[topic.base] = sum(ends.values())
+    names = {topic.base: topic_name(topic.base, prefix) for topic in TOPICS}
+    tps = await partitions_of(consumer, list(names.values()))
+    # A fresh assignment each time: the high watermarks end_offsets reads are this snapshot's.
+    consumer.assign(tps)
+    ends = await end_offsets(consumer, tps) if tps else {}
+    for base, name in names.items():
+        snap.topic_counts[base] = sum(n for tp, n in ends.items() if tp.topic == name)
     return snap
 
 

@@ -153,19 +153,26 @@ async def end_offsets(
     settles it. Moves the consumer's positions (callers seek afterwards).
     """
     listed = await consumer.end_offsets(tps)
-    out: dict[TopicPartition, int] = {}
-    for tp in tps:
-        if listed[tp] == 0:
-            out[tp] = 0
-            continue
+    out = {tp: 0 for tp in tps if listed[tp] == 0}
+    todo = [tp for tp in tps if listed[tp] > 0]
+    for tp in todo:
         consumer.seek(tp, listed[tp] - 1)
-        high = None
-        for _ in range(20):
-            await consumer.getmany(tp, timeout_ms=250, max_records=1)
+    # One fetch covers every partition still to settle (not one round trip each): a topic
+    # list of a whole city's topics is settled in a fetch or two.
+    for _ in range(20):
+        if not todo:
+            break
+        await consumer.getmany(*todo, timeout_ms=250, max_records=len(todo))
+        waiting = []
+        for tp in todo:
             high = consumer.highwater(tp)
-            if high is not None:
-                break
-        out[tp] = max(listed[tp], high or 0)
+            if high is None:
+                waiting.append(tp)
+            else:
+                out[tp] = max(listed[tp], high)
+        todo = waiting
+    for tp in todo:
+        out[tp] = listed[tp]
     return out
 
 
