@@ -43,7 +43,16 @@ async def create_pool(dsn: str, schema: str, min_size: int = 1, max_size: int = 
         dsn,
         min_size=min_size,
         max_size=max_size,
-        server_settings={"search_path": f"{schema},public", "application_name": schema},
+        server_settings={
+            "search_path": f"{schema},public",
+            "application_name": schema,
+            # A prepared statement's generic plan is made on its sixth run for the table as it
+            # was then: ``key = ANY($1)`` planned while a table was small is a sequential scan,
+            # kept until the table is analysed again (never, with autovacuum off). Batches
+            # vary in size and tables grow, so each run is planned for its own keys (tens of
+            # µs a statement, per batch).
+            "plan_cache_mode": "force_custom_plan",
+        },
         command_timeout=60,
     )
     assert pool is not None
