@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 import asyncpg
 
 from services.supervision.domain.case import CaseState, Dispatch, restore
-from services.supervision.domain.rebound import ClosedCase, Place
+from services.supervision.domain.rebound import ClosedCase, Place, Search
 from services.supervision.domain.rules import ClockKind
 from services.supervision.domain.timers import Timer, TimerName, overdue_status
 
@@ -395,48 +395,73 @@ async def overdue_by_department(conn: Connection) -> dict[str, int]:
 
 
 async def closed_candidates(
-    conn: Connection,
-    place: Place,
-    since: datetime,
-    until: datetime,
-    box: tuple[float, float, float, float] | None,
-) -> list[ClosedCase]:
-    """Closed cases of the place's category closed in [since, until] near it (a pre-filter)."""
-    min_lat, min_lon, max_lat, max_lon = box if box else (None, None, None, None)
-    rows = await conn.fetch(
-        "SELECT case_id, category_code, grid_code, lat, long, component_id, "
-        "coalesce(place_key, category_code || '@' || grid_code) AS place_key, "
-        "closed_at, department FROM cases "
-        "WHERE category_code = $1 AND closed_at >= $2 AND closed_at <= $3 AND case_id <> $4 "
-        "AND (grid_code = $5 OR component_id = $6 "
-        "     OR (lat BETWEEN $7 AND $8 AND long BETWEEN $9 AND $10))",
-        place.category_code,
-        since,
-        until,
-        place.case_id,
-        place.grid_code,
-        place.component_id,
-        min_lat,
-        max_lat,
-        min_lon,
-        max_lon,
-    )
-    return [
-        ClosedCase(
-            place=Place(
-                case_id=r["case_id"],
-                category_code=r["category_code"],
-                grid_code=r["grid_code"],
-                lat=r["lat"],
-                long=r["long"],
-                component_id=r["component_id"],
+    conn: Connection, searches: Sequence[Search]
+) -> dict[str, list[ClosedCase]]:
+    """Closed cases of each search's category closed in its window near it, by new case id.
+
+    One statement for a whole batch of registrations: a lookup per case was a
+    round trip per case, and almost every one of them finds nothing. Each
+    search probes the closed-cases index by category and closing instant.
+    """
+    if not searches:
+        return {}
+    columns: list[list[Any]] = [[] for _ in range(10)]
+    for search in searches:
+        place = search.place
+        min_lat, min_lon, max_lat, max_lon = search.box if search.box else (None,) * 4
+        for column, value in zip(
+            columns,
+            (
+                place.case_id,
+                place.category_code,
+                place.grid_code,
+                place.component_id,
+                search.since,
+                search.until,
+                min_lat,
+                max_lat,
+                min_lon,
+                max_lon,
             ),
-            place_key=r["place_key"],
-            closed_at=r["closed_at"],
-            department=r["department"],
+            strict=True,
+        ):
+            column.append(value)
+    rows = await conn.fetch(
+        "SELECT q.case_id AS new_case_id, c.* "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], "
+        "$6::timestamptz[], $7::float8[], $8::float8[], $9::float8[], $10::float8[]) "
+        "AS q(case_id, category_code, grid_code, component_id, since, until, "
+        "min_lat, max_lat, min_lon, max_lon) "
+        # Lateral, so each search probes the index as a lookup of its own would; a join
+        # may hash every closed case instead.
+        "CROSS JOIN LATERAL (SELECT case_id, category_code, grid_code, lat, long, "
+        "component_id, coalesce(place_key, category_code || '@' || grid_code) AS place_key, "
+        "closed_at, department FROM cases "
+        "WHERE category_code = q.category_code AND closed_at >= q.since "
+        "AND closed_at <= q.until AND case_id <> q.case_id "
+        "AND (grid_code = q.grid_code OR component_id = q.component_id "
+        "     OR (lat BETWEEN q.min_lat AND q.max_lat AND long BETWEEN q.min_lon AND q.max_lon)) "
+        "OFFSET 0) AS c",
+        *columns,
+    )
+    found: dict[str, list[ClosedCase]] = {}
+    for r in rows:
+        found.setdefault(r["new_case_id"], []).append(
+            ClosedCase(
+                place=Place(
+                    case_id=r["case_id"],
+                    category_code=r["category_code"],
+                    grid_code=r["grid_code"],
+                    lat=r["lat"],
+                    long=r["long"],
+                    component_id=r["component_id"],
+                ),
+                place_key=r["place_key"],
+                closed_at=r["closed_at"],
+                department=r["department"],
+            )
         )
-        for r in rows
-    ]
+    return found
 
 
 async def earlier_rebounds(
