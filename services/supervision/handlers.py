@@ -241,14 +241,19 @@ class Supervision:
     ) -> None:
         rules = self.rules
         changed = [state for case_id, state in states.items() if state != before[case_id]]
-        await store.save_cases(tx.conn, changed)
+        await store.save_cases(tx.conn, changed, before)
         rearmed = []
+        # Cases that had timers armed: only their rows can be in the timers table.
+        had_timers = []
         for state in changed:
             armed = armed_timers(state, rules)
             previous = before[state.case_id]
-            if armed != armed_timers(previous, rules) or state.is_parked != previous.is_parked:
+            armed_before = armed_timers(previous, rules)
+            if armed != armed_before or state.is_parked != previous.is_parked:
                 rearmed.append((state, armed))
-        await store.sync_timers(tx.conn, rearmed)
+                if armed_before:
+                    had_timers.append(state.case_id)
+        await store.sync_timers(tx.conn, rearmed, clear=had_timers)
         for emission in emissions:
             tx.emit(make_event(emission.data, source=SOURCE, time=emission.time))
         count(emissions)

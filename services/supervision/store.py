@@ -13,9 +13,11 @@ the scheduler holds is released at the scheduler's commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, cast
 
 import asyncpg
@@ -77,14 +79,6 @@ _CASE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("overdue_deadline", "timestamptz"),
 )
 _NAMES = [name for name, _ in _CASE_COLUMNS]
-_UPSERT_CASES = (
-    f"INSERT INTO cases ({', '.join(_NAMES)}, updated_at) "  # noqa: S608 (fixed column names)
-    f"SELECT *, now() FROM unnest("
-    + ", ".join(f"${i}::{sql_type}[]" for i, (_, sql_type) in enumerate(_CASE_COLUMNS, 1))
-    + ") ON CONFLICT (case_id) DO UPDATE SET "
-    + ", ".join(f"{name} = EXCLUDED.{name}" for name in _NAMES[1:])
-    + ", updated_at = now()"
-)
 # What firing a timer changes (domain.timers.LIGHT_FIELDS) and the derived red light.
 _LIGHT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("case_id", "text"),
@@ -157,56 +151,47 @@ def _state(row: asyncpg.Record) -> CaseState:
     return restore(values)
 
 
-def _row(state: CaseState) -> tuple[Any, ...]:
-    d = state.dispatch
-    red = overdue_status(state)
-    return (
-        state.case_id,
-        state.category_code,
-        state.grid_code,
-        state.component_id,
-        state.lat,
-        state.long,
-        state.place_area,
-        state.registered_at,
-        state.place_key,
-        state.rebound_of,
-        d.number if d else None,
-        d.department if d else None,
-        d.area if d else None,
-        d.dispatched_at if d else None,
-        d.verify_limit if d else None,
-        d.clock if d else None,
-        d.category_code if d else None,
-        d.grid_code if d else None,
-        state.first_dispatched_at,
-        state.escalated_at,
-        state.sign_for_due,
-        state.warn_due,
-        state.handle_due,
-        state.accepted_at,
-        state.handled_at,
-        state.handle_deadline_at_handled,
-        state.verify_due,
-        state.verified_at,
-        state.failed_at,
-        state.failure_reason,
-        state.rework_pending,
-        state.rework_count,
-        state.sign_for_overdue_at,
-        state.warned_at,
-        state.handle_overdue_at,
-        state.verify_overdue_at,
-        state.notice_level,
-        state.next_notice_due,
-        state.closed_at,
-        state.lookback_due,
-        state.lookback_done,
-        state.parked_at,
-        state.parked_total,
-        red.timer if red else None,
-        red.deadline if red else None,
-    )
+def _dispatch_value(attribute: str) -> Callable[[CaseState], Any]:
+    def value(state: CaseState) -> Any:
+        dispatch = state.dispatch
+        return getattr(dispatch, attribute) if dispatch is not None else None
+
+    return value
+
+
+def _red_value(attribute: str) -> Callable[[CaseState], Any]:
+    def value(state: CaseState) -> Any:
+        red = overdue_status(state)
+        return getattr(red, attribute) if red is not None else None
+
+    return value
+
+
+# The case field each column comes from, where the names differ: a dispatch's columns.
+_FIELD_OF = {name: "dispatch" for name in _DISPATCH_COLUMNS}
+# The attribute of the dispatch in force each dispatch column comes from.
+_DISPATCH_ATTRIBUTES = {
+    "dispatch_number": "number",
+    "department": "department",
+    "area": "area",
+    "dispatched_at": "dispatched_at",
+    "verify_limit": "verify_limit",
+    "clock": "clock",
+    "dispatch_category": "category_code",
+    "dispatch_grid": "grid_code",
+}
+
+
+def _reader(column: str) -> Callable[[CaseState], Any]:
+    """How the value of ``column`` is read from a case."""
+    if column in _DISPATCH_ATTRIBUTES:
+        return _dispatch_value(_DISPATCH_ATTRIBUTES[column])
+    if column in _DERIVED_COLUMNS:
+        return _red_value("timer" if column == "overdue_timer" else "deadline")
+    return attrgetter(column)
+
+
+_COLUMN_VALUE = {name: _reader(name) for name in _NAMES}
 
 
 # -- cases ---------------------------------------------------------------------------
@@ -240,12 +225,54 @@ async def missing_cases(conn: Connection, case_ids: Iterable[str]) -> set[str]:
     return set(ids) - {row["case_id"] for row in rows}
 
 
-async def save_cases(conn: Connection, states: Sequence[CaseState]) -> None:
+async def save_cases(
+    conn: Connection, states: Sequence[CaseState], before: Mapping[str, CaseState]
+) -> None:
+    """Write the fields of ``states`` that differ from ``before`` (their rows, locked).
+
+    Only the columns some case of the batch changed go to Postgres: a
+    registration changes its place, a dispatch a dozen instants, and sending
+    all forty-five columns for each costs the service encoding and Postgres
+    decoding of arrays that say nothing new.
+    """
     if not states:
         return
-    rows = [_row(state) for state in states]
-    columns = [list(column) for column in zip(*rows, strict=True)]
-    await conn.execute(_UPSERT_CASES, *columns)
+    changed: set[str] = set()
+    derived = False
+    for state in states:
+        old = before[state.case_id]
+        new_fields, old_fields = state.__dict__, old.__dict__
+        for name, value in new_fields.items():
+            if name not in changed and old_fields[name] != value:
+                changed.add(name)
+        if not derived and overdue_status(state) != overdue_status(old):
+            derived = True
+    columns = [
+        (name, sql_type)
+        for name, sql_type in _CASE_COLUMNS[1:]
+        if _FIELD_OF.get(name, name) in changed or (derived and name in _DERIVED_COLUMNS)
+    ]
+    if not columns:
+        return
+    values: list[list[Any]] = [[state.case_id for state in states]]
+    for name, _ in columns:
+        values.append([_COLUMN_VALUE[name](state) for state in states])
+    await conn.execute(_update_cases(tuple(name for name, _ in columns)), *values)
+
+
+@lru_cache(maxsize=64)
+def _update_cases(names: tuple[str, ...]) -> str:
+    """``UPDATE cases`` of the columns ``names`` from one array per column."""
+    types = dict(_CASE_COLUMNS)
+    return (
+        "UPDATE cases c SET "  # noqa: S608 (fixed column names)
+        + ", ".join(f"{name} = u.{name}" for name in names)
+        + ", updated_at = now() FROM unnest($1::text[], "
+        + ", ".join(f"${i}::{types[name]}[]" for i, name in enumerate(names, 2))
+        + ") AS u(case_id, "
+        + ", ".join(names)
+        + ") WHERE c.case_id = u.case_id"
+    )
 
 
 async def save_lights(conn: Connection, states: Sequence[CaseState]) -> None:
@@ -289,16 +316,38 @@ async def find_case(conn: Connection, case_id: str) -> CaseState | None:
 # -- timers --------------------------------------------------------------------------
 
 
-async def sync_timers(conn: Connection, cases: Sequence[tuple[CaseState, Sequence[Timer]]]) -> None:
+_INSERT_TIMERS = (
+    "INSERT INTO timers (case_id, kind, level, due_at, deadline, dispatch_number, paused) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[], "
+    "$5::timestamptz[], $6::int4[], $7::bool[])"
+)
+_UPSERT_TIMERS = (
+    _INSERT_TIMERS + " ON CONFLICT (case_id, kind, level) DO UPDATE SET due_at = EXCLUDED.due_at, "
+    "deadline = EXCLUDED.deadline, dispatch_number = EXCLUDED.dispatch_number, "
+    "paused = EXCLUDED.paused, armed_at = EXCLUDED.armed_at"
+)
+
+
+async def sync_timers(
+    conn: Connection,
+    cases: Sequence[tuple[CaseState, Sequence[Timer]]],
+    *,
+    clear: Collection[str] | None = None,
+) -> None:
     """Make the timers table say what the cases say: exactly their armed timers.
 
     ``cases`` pairs each case with ``domain.timers.armed_timers`` of it.
+    ``clear`` names the cases whose rows may be there (all of them if None):
+    a case that had no timer armed (a first dispatch) has no rows to delete,
+    and skipping the delete saves a statement. Its timers are upserted all
+    the same, so a row left behind the state's back is overwritten, never a
+    unique violation.
     """
     if not cases:
         return
-    await conn.execute(
-        "DELETE FROM timers WHERE case_id = ANY($1::text[])", [s.case_id for s, _ in cases]
-    )
+    gone = [s.case_id for s, _ in cases] if clear is None else list(clear)
+    if gone:
+        await conn.execute("DELETE FROM timers WHERE case_id = ANY($1::text[])", gone)
     rows = [
         (s.case_id, t.kind, t.level, t.due_at, t.deadline, t.dispatch_number, s.is_parked)
         for s, timers in cases
@@ -306,9 +355,7 @@ async def sync_timers(conn: Connection, cases: Sequence[tuple[CaseState, Sequenc
     ]
     if rows:
         await conn.execute(
-            "INSERT INTO timers (case_id, kind, level, due_at, deadline, dispatch_number, paused) "
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[], "
-            "$5::timestamptz[], $6::int4[], $7::bool[])",
+            _INSERT_TIMERS if len(gone) == len(cases) else _UPSERT_TIMERS,
             *[list(column) for column in zip(*rows, strict=True)],
         )
 
