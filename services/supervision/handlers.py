@@ -30,7 +30,7 @@ from services.supervision.domain.rebound import (
     search_for,
 )
 from services.supervision.domain.rules import Rules
-from services.supervision.domain.timers import armed_timers, next_due
+from services.supervision.domain.timers import armed_timers, first_due
 from shared.calendar import WorkCalendar
 from shared.events.assignments import CaseDispatched, CaseEscalated, CaseRedispatched
 from shared.events.cases import CaseRegistered
@@ -240,7 +240,11 @@ class Supervision:
         emissions: list[Emission],
     ) -> None:
         rules = self.rules
-        changed = [state for case_id, state in states.items() if state != before[case_id]]
+        changed = [
+            state
+            for case_id, state in states.items()
+            if state is not before[case_id] and state != before[case_id]
+        ]
         await store.save_cases(tx.conn, changed, before)
         rearmed = []
         # Cases that had timers armed: only their rows can be in the timers table.
@@ -257,7 +261,7 @@ class Supervision:
         for emission in emissions:
             tx.emit(make_event(emission.data, source=SOURCE, time=emission.time))
         count(emissions)
-        dues = [due for due in (next_due(state, rules) for state, _ in rearmed) if due is not None]
+        dues = [due for due in (first_due(state, armed) for state, armed in rearmed) if due]
         if dues:
             self.on_armed(min(dues))
 

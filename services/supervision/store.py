@@ -198,15 +198,38 @@ _COLUMN_VALUE = {name: _reader(name) for name in _NAMES}
 
 
 async def lock_cases(conn: Connection, case_ids: Iterable[str]) -> dict[str, CaseState]:
-    """Lock (creating if new) the rows of ``case_ids``, waiting for them, in id order."""
+    """Lock (creating if new) the rows of ``case_ids``, waiting for them, in id order.
+
+    The rows there are locked first, then the missing ones are inserted (a
+    row this transaction inserted is its own until it commits): one statement
+    when all exist, as for the dispatches of registered cases, two when some
+    are new, and a third only for rows another transaction inserted meanwhile.
+    Both steps go in id order, so two consumers never wait on each other in a
+    circle.
+    """
     ids = sorted(set(case_ids))
-    await conn.execute(
-        "INSERT INTO cases (case_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", ids
-    )
     rows = await conn.fetch(
         f"{_SELECT_CASES} WHERE case_id = ANY($1::text[]) ORDER BY case_id FOR UPDATE", ids
     )
-    return {row["case_id"]: _state(row) for row in rows}
+    states = {row["case_id"]: _state(row) for row in rows}
+    missing = [case_id for case_id in ids if case_id not in states]
+    if not missing:
+        return states
+    created: list[str] = await conn.fetchval(
+        "WITH new AS (INSERT INTO cases (case_id) SELECT unnest($1::text[]) "
+        "ON CONFLICT DO NOTHING RETURNING case_id) SELECT coalesce(array_agg(case_id), '{}') "
+        "FROM new",
+        missing,
+    )
+    for case_id in created:
+        states[case_id] = CaseState(case_id)  # the columns' defaults are the state's
+    raced = sorted(set(missing).difference(created))
+    if raced:
+        rows = await conn.fetch(
+            f"{_SELECT_CASES} WHERE case_id = ANY($1::text[]) ORDER BY case_id FOR UPDATE", raced
+        )
+        states.update((row["case_id"], _state(row)) for row in rows)
+    return states
 
 
 async def lock_cases_nowait(conn: Connection, case_ids: Iterable[str]) -> dict[str, CaseState]:
@@ -243,7 +266,9 @@ async def save_cases(
         old = before[state.case_id]
         new_fields, old_fields = state.__dict__, old.__dict__
         for name, value in new_fields.items():
-            if name not in changed and old_fields[name] != value:
+            # Mostly the very same object (evolve copies what it does not change).
+            was = old_fields[name]
+            if was is not value and name not in changed and was != value:
                 changed.add(name)
         if not derived and overdue_status(state) != overdue_status(old):
             derived = True

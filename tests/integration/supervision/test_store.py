@@ -3,6 +3,7 @@ and timers re-sync whether or not the case had rows in the table."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -141,3 +142,30 @@ async def test_timers_resync_with_or_without_rows_to_clear(conn: asyncpg.Connect
     assert await table() == [("verify", T0 + 5 * HOUR)]
     await store.sync_timers(conn, [(case, [])])
     assert await table() == []
+
+
+async def test_a_case_another_transaction_is_creating_is_waited_for_and_read_as_it_committed(
+    conn: asyncpg.Connection, database_url: str
+) -> None:
+    schema = await conn.fetchval("SELECT current_schema()")
+    other = await asyncpg.connect(database_url, server_settings={"search_path": schema})
+    try:
+        creating = other.transaction()
+        await creating.start()
+        await other.execute("INSERT INTO cases (case_id, category_code) VALUES ('new', 'E0102')")
+        async with conn.transaction():
+            locking = asyncio.create_task(store.lock_cases(conn, ["new", "fresh"]))
+            await asyncio.sleep(0.3)
+            assert not locking.done()  # waits on the uncommitted row, does not skip it
+            await creating.commit()
+            states = await asyncio.wait_for(locking, timeout=5)
+            assert states == {
+                "new": CaseState("new", category_code="E0102"),
+                "fresh": CaseState("fresh"),
+            }
+            # Both rows are now this transaction's: the other one cannot lock them.
+            with pytest.raises(asyncpg.LockNotAvailableError):
+                await other.execute("SET lock_timeout = '100ms'")
+                await other.fetch("SELECT 1 FROM cases WHERE case_id = 'new' FOR UPDATE")
+    finally:
+        await other.close()
