@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, cast
 
@@ -99,6 +98,20 @@ _UPDATE_LIGHTS = (
     + ", ".join(f"${i}::{sql_type}[]" for i, (_, sql_type) in enumerate(_LIGHT_COLUMNS, 1))
     + ") AS u("
     + ", ".join(name for name, _ in _LIGHT_COLUMNS)
+    + ") WHERE c.case_id = u.case_id"
+)
+# Every column but the key, each from its own array: a NULL array (a column no case of
+# the batch changed) keeps the column's value.
+_UPDATE_CASES = (
+    "UPDATE cases c SET "  # noqa: S608 (fixed column names)
+    + ", ".join(
+        f"{name} = CASE WHEN ${i}::{sql_type}[] IS NULL THEN c.{name} ELSE u.{name} END"
+        for i, (name, sql_type) in enumerate(_CASE_COLUMNS[1:], 2)
+    )
+    + ", updated_at = now() FROM unnest("
+    + ", ".join(f"${i}::{sql_type}[]" for i, (_, sql_type) in enumerate(_CASE_COLUMNS, 1))
+    + ") AS u("
+    + ", ".join(_NAMES)
     + ") WHERE c.case_id = u.case_id"
 )
 _SELECT_CASES = f"SELECT {', '.join(_NAMES)} FROM cases"  # noqa: S608 (fixed column names)
@@ -191,7 +204,7 @@ def _reader(column: str) -> Callable[[CaseState], Any]:
     return attrgetter(column)
 
 
-_COLUMN_VALUE = {name: _reader(name) for name in _NAMES}
+_COLUMN_READERS = [(name, _reader(name)) for name in _NAMES[1:]]
 
 
 # -- cases ---------------------------------------------------------------------------
@@ -253,9 +266,10 @@ async def save_cases(
 ) -> None:
     """Write the fields of ``states`` that differ from ``before`` (their rows, locked).
 
-    Only the columns some case of the batch changed go to Postgres: a
-    registration changes its place, a dispatch a dozen instants, and sending
-    all forty-five columns for each costs the service encoding and Postgres
+    Only the columns some case of the batch changed go to Postgres (the
+    others as NULL arrays, which leave the column as it is): a registration
+    changes its place, a dispatch a dozen instants, and sending all
+    forty-five columns for each costs the service encoding and Postgres
     decoding of arrays that say nothing new.
     """
     if not states:
@@ -272,32 +286,15 @@ async def save_cases(
                 changed.add(name)
         if not derived and overdue_status(state) != overdue_status(old):
             derived = True
-    columns = [
-        (name, sql_type)
-        for name, sql_type in _CASE_COLUMNS[1:]
+    ids = [state.case_id for state in states]
+    values: list[list[Any] | None] = [
+        [read(state) for state in states]
         if _FIELD_OF.get(name, name) in changed or (derived and name in _DERIVED_COLUMNS)
+        else None
+        for name, read in _COLUMN_READERS
     ]
-    if not columns:
-        return
-    values: list[list[Any]] = [[state.case_id for state in states]]
-    for name, _ in columns:
-        values.append([_COLUMN_VALUE[name](state) for state in states])
-    await conn.execute(_update_cases(tuple(name for name, _ in columns)), *values)
-
-
-@lru_cache(maxsize=64)
-def _update_cases(names: tuple[str, ...]) -> str:
-    """``UPDATE cases`` of the columns ``names`` from one array per column."""
-    types = dict(_CASE_COLUMNS)
-    return (
-        "UPDATE cases c SET "  # noqa: S608 (fixed column names)
-        + ", ".join(f"{name} = u.{name}" for name in names)
-        + ", updated_at = now() FROM unnest($1::text[], "
-        + ", ".join(f"${i}::{types[name]}[]" for i, name in enumerate(names, 2))
-        + ") AS u(case_id, "
-        + ", ".join(names)
-        + ") WHERE c.case_id = u.case_id"
-    )
+    if any(column is not None for column in values):
+        await conn.execute(_UPDATE_CASES, ids, *values)
 
 
 async def save_lights(conn: Connection, states: Sequence[CaseState]) -> None:
