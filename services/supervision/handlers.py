@@ -21,14 +21,16 @@ from services.supervision import metrics, store
 from services.supervision.domain import case as domain
 from services.supervision.domain.case import CaseState, Emission, Outcome
 from services.supervision.domain.rebound import (
+    ClosedCase,
     Place,
+    Search,
     find_rebound,
     quarter_of,
     rebound_event,
-    window_start,
+    search_for,
 )
 from services.supervision.domain.rules import Rules
-from services.supervision.domain.timers import armed_timers, next_due
+from services.supervision.domain.timers import armed_timers, first_due
 from shared.calendar import WorkCalendar
 from shared.events.assignments import CaseDispatched, CaseEscalated, CaseRedispatched
 from shared.events.cases import CaseRegistered
@@ -50,7 +52,6 @@ from shared.events.supervision import (
     CaseReworkOrdered,
     CaseWarned,
 )
-from shared.geo import bounding_box
 from shared.outbox import Tx
 from shared.reference import ReferenceData, load_reference
 
@@ -94,6 +95,15 @@ class Supervision:
             return
         before = await store.lock_cases(tx.conn, (e.subject for e in registered))
         states = dict(before)
+        # The bounce-back candidates of every case registered here, in one look-up: what
+        # it reads (closed cases) does not change in this batch, rebounds aside (below).
+        searches: dict[str, Search] = {}
+        for env in registered:
+            data = env.data
+            assert isinstance(data, CaseRegistered)
+            if states[data.case_id].registered_at is None and data.case_id not in searches:
+                searches[data.case_id] = self._search(data)
+        candidates = await store.closed_candidates(tx.conn, list(searches.values()))
         emissions: list[Emission] = []
         for env in registered:
             data = env.data
@@ -101,9 +111,12 @@ class Supervision:
             state = states[data.case_id]
             if state.registered_at is None:
                 state = domain.on_registered(state, data)
-                state, rebound = await self._rebound(tx.conn, state, data)
-                if rebound is not None:
-                    emissions.append(rebound)
+                found = candidates.get(data.case_id)
+                if found:
+                    search = searches[data.case_id]
+                    state, rebound = await self._rebound(tx.conn, state, data, search, found)
+                    if rebound is not None:
+                        emissions.append(rebound)
             states[data.case_id] = state
         await self._save(tx, before, states, emissions)
 
@@ -164,11 +177,7 @@ class Supervision:
 
     # -- shared steps ---------------------------------------------------------------
 
-    async def _rebound(
-        self, conn: Connection, state: CaseState, data: CaseRegistered
-    ) -> tuple[CaseState, Emission | None]:
-        rule = self.rules.supervision.rebound
-        radius = self.radius_m(data.category_code)
+    def _search(self, data: CaseRegistered) -> Search:
         place = Place(
             case_id=data.case_id,
             category_code=data.category_code,
@@ -177,12 +186,25 @@ class Supervision:
             long=data.long,
             component_id=data.component_id,
         )
-        at = data.registered_at
-        since = window_start(at, rule)
-        box = None
-        if data.lat is not None and data.long is not None and radius > 0:
-            box = bounding_box(data.lat, data.long, radius)
-        candidates = await store.closed_candidates(conn, place, since, at, box)
+        rule = self.rules.supervision.rebound
+        return search_for(place, data.registered_at, self.radius_m(data.category_code), rule)
+
+    async def _rebound(
+        self,
+        conn: Connection,
+        state: CaseState,
+        data: CaseRegistered,
+        search: Search,
+        candidates: list[ClosedCase],
+    ) -> tuple[CaseState, Emission | None]:
+        """Record the bounce-back of a registered case from one of ``candidates``, if any.
+
+        The count reads the rebounds recorded so far, this batch's included:
+        two cases back at one place in one batch count 1 and 2.
+        """
+        rule = self.rules.supervision.rebound
+        radius = self.radius_m(data.category_code)
+        place, at, since = search.place, search.until, search.since
         previous = find_rebound(place, at, candidates, radius, rule)
         if previous is None:
             return state, None
@@ -218,19 +240,28 @@ class Supervision:
         emissions: list[Emission],
     ) -> None:
         rules = self.rules
-        changed = [state for case_id, state in states.items() if state != before[case_id]]
-        await store.save_cases(tx.conn, changed)
+        changed = [
+            state
+            for case_id, state in states.items()
+            if state is not before[case_id] and state != before[case_id]
+        ]
+        await store.save_cases(tx.conn, changed, before)
         rearmed = []
+        # Cases that had timers armed: only their rows can be in the timers table.
+        had_timers = []
         for state in changed:
             armed = armed_timers(state, rules)
             previous = before[state.case_id]
-            if armed != armed_timers(previous, rules) or state.is_parked != previous.is_parked:
+            armed_before = armed_timers(previous, rules)
+            if armed != armed_before or state.is_parked != previous.is_parked:
                 rearmed.append((state, armed))
-        await store.sync_timers(tx.conn, rearmed)
+                if armed_before:
+                    had_timers.append(state.case_id)
+        await store.sync_timers(tx.conn, rearmed, clear=had_timers)
         for emission in emissions:
             tx.emit(make_event(emission.data, source=SOURCE, time=emission.time))
         count(emissions)
-        dues = [due for due in (next_due(state, rules) for state, _ in rearmed) if due is not None]
+        dues = [due for due in (first_due(state, armed) for state, armed in rearmed) if due]
         if dues:
             self.on_armed(min(dues))
 

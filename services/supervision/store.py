@@ -13,15 +13,16 @@ the scheduler holds is released at the scheduler's commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, cast
 
 import asyncpg
 
 from services.supervision.domain.case import CaseState, Dispatch, restore
-from services.supervision.domain.rebound import ClosedCase, Place
+from services.supervision.domain.rebound import ClosedCase, Place, Search
 from services.supervision.domain.rules import ClockKind
 from services.supervision.domain.timers import Timer, TimerName, overdue_status
 
@@ -77,14 +78,6 @@ _CASE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("overdue_deadline", "timestamptz"),
 )
 _NAMES = [name for name, _ in _CASE_COLUMNS]
-_UPSERT_CASES = (
-    f"INSERT INTO cases ({', '.join(_NAMES)}, updated_at) "  # noqa: S608 (fixed column names)
-    f"SELECT *, now() FROM unnest("
-    + ", ".join(f"${i}::{sql_type}[]" for i, (_, sql_type) in enumerate(_CASE_COLUMNS, 1))
-    + ") ON CONFLICT (case_id) DO UPDATE SET "
-    + ", ".join(f"{name} = EXCLUDED.{name}" for name in _NAMES[1:])
-    + ", updated_at = now()"
-)
 # What firing a timer changes (domain.timers.LIGHT_FIELDS) and the derived red light.
 _LIGHT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("case_id", "text"),
@@ -105,6 +98,20 @@ _UPDATE_LIGHTS = (
     + ", ".join(f"${i}::{sql_type}[]" for i, (_, sql_type) in enumerate(_LIGHT_COLUMNS, 1))
     + ") AS u("
     + ", ".join(name for name, _ in _LIGHT_COLUMNS)
+    + ") WHERE c.case_id = u.case_id"
+)
+# Every column but the key, each from its own array: a NULL array (a column no case of
+# the batch changed) keeps the column's value.
+_UPDATE_CASES = (
+    "UPDATE cases c SET "  # noqa: S608 (fixed column names)
+    + ", ".join(
+        f"{name} = CASE WHEN ${i}::{sql_type}[] IS NULL THEN c.{name} ELSE u.{name} END"
+        for i, (name, sql_type) in enumerate(_CASE_COLUMNS[1:], 2)
+    )
+    + ", updated_at = now() FROM unnest("
+    + ", ".join(f"${i}::{sql_type}[]" for i, (_, sql_type) in enumerate(_CASE_COLUMNS, 1))
+    + ") AS u("
+    + ", ".join(_NAMES)
     + ") WHERE c.case_id = u.case_id"
 )
 _SELECT_CASES = f"SELECT {', '.join(_NAMES)} FROM cases"  # noqa: S608 (fixed column names)
@@ -157,71 +164,85 @@ def _state(row: asyncpg.Record) -> CaseState:
     return restore(values)
 
 
-def _row(state: CaseState) -> tuple[Any, ...]:
-    d = state.dispatch
-    red = overdue_status(state)
-    return (
-        state.case_id,
-        state.category_code,
-        state.grid_code,
-        state.component_id,
-        state.lat,
-        state.long,
-        state.place_area,
-        state.registered_at,
-        state.place_key,
-        state.rebound_of,
-        d.number if d else None,
-        d.department if d else None,
-        d.area if d else None,
-        d.dispatched_at if d else None,
-        d.verify_limit if d else None,
-        d.clock if d else None,
-        d.category_code if d else None,
-        d.grid_code if d else None,
-        state.first_dispatched_at,
-        state.escalated_at,
-        state.sign_for_due,
-        state.warn_due,
-        state.handle_due,
-        state.accepted_at,
-        state.handled_at,
-        state.handle_deadline_at_handled,
-        state.verify_due,
-        state.verified_at,
-        state.failed_at,
-        state.failure_reason,
-        state.rework_pending,
-        state.rework_count,
-        state.sign_for_overdue_at,
-        state.warned_at,
-        state.handle_overdue_at,
-        state.verify_overdue_at,
-        state.notice_level,
-        state.next_notice_due,
-        state.closed_at,
-        state.lookback_due,
-        state.lookback_done,
-        state.parked_at,
-        state.parked_total,
-        red.timer if red else None,
-        red.deadline if red else None,
-    )
+def _dispatch_value(attribute: str) -> Callable[[CaseState], Any]:
+    def value(state: CaseState) -> Any:
+        dispatch = state.dispatch
+        return getattr(dispatch, attribute) if dispatch is not None else None
+
+    return value
+
+
+def _red_value(attribute: str) -> Callable[[CaseState], Any]:
+    def value(state: CaseState) -> Any:
+        red = overdue_status(state)
+        return getattr(red, attribute) if red is not None else None
+
+    return value
+
+
+# The case field each column comes from, where the names differ: a dispatch's columns.
+_FIELD_OF = {name: "dispatch" for name in _DISPATCH_COLUMNS}
+# The attribute of the dispatch in force each dispatch column comes from.
+_DISPATCH_ATTRIBUTES = {
+    "dispatch_number": "number",
+    "department": "department",
+    "area": "area",
+    "dispatched_at": "dispatched_at",
+    "verify_limit": "verify_limit",
+    "clock": "clock",
+    "dispatch_category": "category_code",
+    "dispatch_grid": "grid_code",
+}
+
+
+def _reader(column: str) -> Callable[[CaseState], Any]:
+    """How the value of ``column`` is read from a case."""
+    if column in _DISPATCH_ATTRIBUTES:
+        return _dispatch_value(_DISPATCH_ATTRIBUTES[column])
+    if column in _DERIVED_COLUMNS:
+        return _red_value("timer" if column == "overdue_timer" else "deadline")
+    return attrgetter(column)
+
+
+_COLUMN_READERS = [(name, _reader(name)) for name in _NAMES[1:]]
 
 
 # -- cases ---------------------------------------------------------------------------
 
 
 async def lock_cases(conn: Connection, case_ids: Iterable[str]) -> dict[str, CaseState]:
-    """Lock (creating if new) the rows of ``case_ids``, waiting for them, in id order."""
+    """Lock (creating if new) the rows of ``case_ids``, waiting for them, in id order.
+
+    The rows there are locked first, then the missing ones are inserted (a
+    row this transaction inserted is its own until it commits): one statement
+    when all exist, as for the dispatches of registered cases, two when some
+    are new, and a third only for rows another transaction inserted meanwhile.
+    Both steps go in id order, so two consumers never wait on each other in a
+    circle.
+    """
     ids = sorted(set(case_ids))
-    await conn.execute(
-        "INSERT INTO cases (case_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", ids
-    )
     rows = await conn.fetch(
         f"{_SELECT_CASES} WHERE case_id = ANY($1::text[]) ORDER BY case_id FOR UPDATE", ids
     )
-    return {row["case_id"]: _state(row) for row in rows}
+    states = {row["case_id"]: _state(row) for row in rows}
+    missing = [case_id for case_id in ids if case_id not in states]
+    if not missing:
+        return states
+    created: list[str] = await conn.fetchval(
+        "WITH new AS (INSERT INTO cases (case_id) SELECT unnest($1::text[]) "
+        "ON CONFLICT DO NOTHING RETURNING case_id) SELECT coalesce(array_agg(case_id), '{}') "
+        "FROM new",
+        missing,
+    )
+    for case_id in created:
+        states[case_id] = CaseState(case_id)  # the columns' defaults are the state's
+    raced = sorted(set(missing).difference(created))
+    if raced:
+        rows = await conn.fetch(
+            f"{_SELECT_CASES} WHERE case_id = ANY($1::text[]) ORDER BY case_id FOR UPDATE", raced
+        )
+        states.update((row["case_id"], _state(row)) for row in rows)
+    return states
 
 
 async def lock_cases_nowait(conn: Connection, case_ids: Iterable[str]) -> dict[str, CaseState]:
@@ -240,12 +261,40 @@ async def missing_cases(conn: Connection, case_ids: Iterable[str]) -> set[str]:
     return set(ids) - {row["case_id"] for row in rows}
 
 
-async def save_cases(conn: Connection, states: Sequence[CaseState]) -> None:
+async def save_cases(
+    conn: Connection, states: Sequence[CaseState], before: Mapping[str, CaseState]
+) -> None:
+    """Write the fields of ``states`` that differ from ``before`` (their rows, locked).
+
+    Only the columns some case of the batch changed go to Postgres (the
+    others as NULL arrays, which leave the column as it is): a registration
+    changes its place, a dispatch a dozen instants, and sending all
+    forty-five columns for each costs the service encoding and Postgres
+    decoding of arrays that say nothing new.
+    """
     if not states:
         return
-    rows = [_row(state) for state in states]
-    columns = [list(column) for column in zip(*rows, strict=True)]
-    await conn.execute(_UPSERT_CASES, *columns)
+    changed: set[str] = set()
+    derived = False
+    for state in states:
+        old = before[state.case_id]
+        new_fields, old_fields = state.__dict__, old.__dict__
+        for name, value in new_fields.items():
+            # Mostly the very same object (evolve copies what it does not change).
+            was = old_fields[name]
+            if was is not value and name not in changed and was != value:
+                changed.add(name)
+        if not derived and overdue_status(state) != overdue_status(old):
+            derived = True
+    ids = [state.case_id for state in states]
+    values: list[list[Any] | None] = [
+        [read(state) for state in states]
+        if _FIELD_OF.get(name, name) in changed or (derived and name in _DERIVED_COLUMNS)
+        else None
+        for name, read in _COLUMN_READERS
+    ]
+    if any(column is not None for column in values):
+        await conn.execute(_UPDATE_CASES, ids, *values)
 
 
 async def save_lights(conn: Connection, states: Sequence[CaseState]) -> None:
@@ -289,16 +338,38 @@ async def find_case(conn: Connection, case_id: str) -> CaseState | None:
 # -- timers --------------------------------------------------------------------------
 
 
-async def sync_timers(conn: Connection, cases: Sequence[tuple[CaseState, Sequence[Timer]]]) -> None:
+_INSERT_TIMERS = (
+    "INSERT INTO timers (case_id, kind, level, due_at, deadline, dispatch_number, paused) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[], "
+    "$5::timestamptz[], $6::int4[], $7::bool[])"
+)
+_UPSERT_TIMERS = (
+    _INSERT_TIMERS + " ON CONFLICT (case_id, kind, level) DO UPDATE SET due_at = EXCLUDED.due_at, "
+    "deadline = EXCLUDED.deadline, dispatch_number = EXCLUDED.dispatch_number, "
+    "paused = EXCLUDED.paused, armed_at = EXCLUDED.armed_at"
+)
+
+
+async def sync_timers(
+    conn: Connection,
+    cases: Sequence[tuple[CaseState, Sequence[Timer]]],
+    *,
+    clear: Collection[str] | None = None,
+) -> None:
     """Make the timers table say what the cases say: exactly their armed timers.
 
     ``cases`` pairs each case with ``domain.timers.armed_timers`` of it.
+    ``clear`` names the cases whose rows may be there (all of them if None):
+    a case that had no timer armed (a first dispatch) has no rows to delete,
+    and skipping the delete saves a statement. Its timers are upserted all
+    the same, so a row left behind the state's back is overwritten, never a
+    unique violation.
     """
     if not cases:
         return
-    await conn.execute(
-        "DELETE FROM timers WHERE case_id = ANY($1::text[])", [s.case_id for s, _ in cases]
-    )
+    gone = [s.case_id for s, _ in cases] if clear is None else list(clear)
+    if gone:
+        await conn.execute("DELETE FROM timers WHERE case_id = ANY($1::text[])", gone)
     rows = [
         (s.case_id, t.kind, t.level, t.due_at, t.deadline, t.dispatch_number, s.is_parked)
         for s, timers in cases
@@ -306,9 +377,7 @@ async def sync_timers(conn: Connection, cases: Sequence[tuple[CaseState, Sequenc
     ]
     if rows:
         await conn.execute(
-            "INSERT INTO timers (case_id, kind, level, due_at, deadline, dispatch_number, paused) "
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[], "
-            "$5::timestamptz[], $6::int4[], $7::bool[])",
+            _INSERT_TIMERS if len(gone) == len(cases) else _UPSERT_TIMERS,
             *[list(column) for column in zip(*rows, strict=True)],
         )
 
@@ -395,48 +464,73 @@ async def overdue_by_department(conn: Connection) -> dict[str, int]:
 
 
 async def closed_candidates(
-    conn: Connection,
-    place: Place,
-    since: datetime,
-    until: datetime,
-    box: tuple[float, float, float, float] | None,
-) -> list[ClosedCase]:
-    """Closed cases of the place's category closed in [since, until] near it (a pre-filter)."""
-    min_lat, min_lon, max_lat, max_lon = box if box else (None, None, None, None)
-    rows = await conn.fetch(
-        "SELECT case_id, category_code, grid_code, lat, long, component_id, "
-        "coalesce(place_key, category_code || '@' || grid_code) AS place_key, "
-        "closed_at, department FROM cases "
-        "WHERE category_code = $1 AND closed_at >= $2 AND closed_at <= $3 AND case_id <> $4 "
-        "AND (grid_code = $5 OR component_id = $6 "
-        "     OR (lat BETWEEN $7 AND $8 AND long BETWEEN $9 AND $10))",
-        place.category_code,
-        since,
-        until,
-        place.case_id,
-        place.grid_code,
-        place.component_id,
-        min_lat,
-        max_lat,
-        min_lon,
-        max_lon,
-    )
-    return [
-        ClosedCase(
-            place=Place(
-                case_id=r["case_id"],
-                category_code=r["category_code"],
-                grid_code=r["grid_code"],
-                lat=r["lat"],
-                long=r["long"],
-                component_id=r["component_id"],
+    conn: Connection, searches: Sequence[Search]
+) -> dict[str, list[ClosedCase]]:
+    """Closed cases of each search's category closed in its window near it, by new case id.
+
+    One statement for a whole batch of registrations: a lookup per case was a
+    round trip per case, and almost every one of them finds nothing. Each
+    search probes the closed-cases index by category and closing instant.
+    """
+    if not searches:
+        return {}
+    columns: list[list[Any]] = [[] for _ in range(10)]
+    for search in searches:
+        place = search.place
+        min_lat, min_lon, max_lat, max_lon = search.box if search.box else (None,) * 4
+        for column, value in zip(
+            columns,
+            (
+                place.case_id,
+                place.category_code,
+                place.grid_code,
+                place.component_id,
+                search.since,
+                search.until,
+                min_lat,
+                max_lat,
+                min_lon,
+                max_lon,
             ),
-            place_key=r["place_key"],
-            closed_at=r["closed_at"],
-            department=r["department"],
+            strict=True,
+        ):
+            column.append(value)
+    rows = await conn.fetch(
+        "SELECT q.case_id AS new_case_id, c.* "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], "
+        "$6::timestamptz[], $7::float8[], $8::float8[], $9::float8[], $10::float8[]) "
+        "AS q(case_id, category_code, grid_code, component_id, since, until, "
+        "min_lat, max_lat, min_lon, max_lon) "
+        # Lateral, so each search probes the index as a lookup of its own would; a join
+        # may hash every closed case instead.
+        "CROSS JOIN LATERAL (SELECT case_id, category_code, grid_code, lat, long, "
+        "component_id, coalesce(place_key, category_code || '@' || grid_code) AS place_key, "
+        "closed_at, department FROM cases "
+        "WHERE category_code = q.category_code AND closed_at >= q.since "
+        "AND closed_at <= q.until AND case_id <> q.case_id "
+        "AND (grid_code = q.grid_code OR component_id = q.component_id "
+        "     OR (lat BETWEEN q.min_lat AND q.max_lat AND long BETWEEN q.min_lon AND q.max_lon)) "
+        "OFFSET 0) AS c",
+        *columns,
+    )
+    found: dict[str, list[ClosedCase]] = {}
+    for r in rows:
+        found.setdefault(r["new_case_id"], []).append(
+            ClosedCase(
+                place=Place(
+                    case_id=r["case_id"],
+                    category_code=r["category_code"],
+                    grid_code=r["grid_code"],
+                    lat=r["lat"],
+                    long=r["long"],
+                    component_id=r["component_id"],
+                ),
+                place_key=r["place_key"],
+                closed_at=r["closed_at"],
+                department=r["department"],
+            )
         )
-        for r in rows
-    ]
+    return found
 
 
 async def earlier_rebounds(

@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from shared.events.supervision import CaseRebounded
-from shared.geo import distance_m
+from shared.geo import bounding_box, distance_m
 from shared.reference.supervision import ReboundRule
 
 
@@ -40,6 +40,21 @@ class ClosedCase:
     place_key: str
     closed_at: datetime
     department: str
+
+
+@dataclass(frozen=True)
+class Search:
+    """Where and when to look for the closed cases a new one may bounce back from.
+
+    A pre-filter for the store: the category, closed in [since, until], and
+    the same cell, the same asset or inside ``box`` (min_lat, min_lon,
+    max_lat, max_lon); :func:`find_rebound` decides among what it finds.
+    """
+
+    place: Place
+    since: datetime
+    until: datetime
+    box: tuple[float, float, float, float] | None
 
 
 @dataclass(frozen=True)
@@ -97,6 +112,14 @@ def find_rebound(
 def window_start(registered_at: datetime, rule: ReboundRule) -> datetime:
     """Bounce-backs at a place since this instant count towards the place's count."""
     return registered_at - timedelta(days=rule.window_days)
+
+
+def search_for(place: Place, registered_at: datetime, radius_m: float, rule: ReboundRule) -> Search:
+    """What to look up for a case registered at ``place`` at ``registered_at``."""
+    box = None
+    if place.lat is not None and place.long is not None and radius_m > 0:
+        box = bounding_box(place.lat, place.long, radius_m)
+    return Search(place, window_start(registered_at, rule), registered_at, box)
 
 
 def quarter_of(instant: datetime, timezone: ZoneInfo) -> Quarter:

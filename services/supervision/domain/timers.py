@@ -16,6 +16,7 @@ sampled closed case).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -137,10 +138,14 @@ def armed_timers(state: CaseState, rules: Rules) -> tuple[Timer, ...]:
 
 def next_due(state: CaseState, rules: Rules) -> datetime | None:
     """When the case next needs the scheduler (None if nothing is armed or it is parked)."""
-    if state.is_parked:
+    return first_due(state, armed_timers(state, rules))
+
+
+def first_due(state: CaseState, armed: Sequence[Timer]) -> datetime | None:
+    """:func:`next_due` of a case whose armed timers are already known."""
+    if state.is_parked or not armed:
         return None
-    dues = [timer.due_at for timer in armed_timers(state, rules)]
-    return min(dues) if dues else None
+    return min(timer.due_at for timer in armed)
 
 
 def fire_due(state: CaseState, now: datetime, rules: Rules) -> Fired:
