@@ -279,7 +279,7 @@ async def append_timeline(conn: Connection, entries: Sequence[TimelineEntry]) ->
         """
         WITH new AS (
             INSERT INTO case_timeline (event_id, case_id, event_type, occurred_at, source, data)
-            SELECT event_id, case_id, event_type, occurred_at, source, data::jsonb
+            SELECT event_id, case_id, event_type, occurred_at, source, data::json
             FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
                         $6::text[])
                  AS t(event_id, case_id, event_type, occurred_at, source, data)
@@ -326,7 +326,7 @@ _TIMELINE = """
     UNION ALL
     SELECT event_id, case_id,
            CASE outcome WHEN 'merged' THEN 'case.merged' ELSE 'case.registered' END,
-           registered_at, 'intake', detail::jsonb
+           registered_at, 'intake', detail
     FROM cases WHERE case_id = ANY($1::text[])
 """
 
@@ -355,7 +355,7 @@ async def save_progress(conn: Connection, folds: Mapping[str, Folded]) -> None:
         WITH saved AS (
             INSERT INTO case_progress (case_id, status, is_open, department, closed_at,
                                        updated_at, state, last_step, last_event_id)
-            SELECT case_id, status, is_open, department, closed_at, updated_at, state::jsonb,
+            SELECT case_id, status, is_open, department, closed_at, updated_at, state::json,
                    last_step, last_event_id
             FROM unnest($1::text[], $2::text[], $3::bool[], $4::text[], $5::timestamptz[],
                         $6::timestamptz[], $7::text[], $8::int2[], $9::text[])
@@ -493,11 +493,29 @@ class TimelineRow:
     data: dict[str, Any]
 
 
+def _jsonb_order(value: Any) -> Any:
+    """``value`` with every object's keys in jsonb's order: shorter first, then bytewise.
+
+    The timeline was stored as jsonb, which answered in that order; the
+    endpoint keeps answering so now that it is stored as written.
+    """
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: (len(k.encode()), k.encode()))
+        return {k: _jsonb_order(value[k]) for k in keys}
+    if isinstance(value, list):
+        return [_jsonb_order(v) for v in value]
+    return value
+
+
 async def case_timeline(conn: Connection, case_id: str) -> list[TimelineRow]:
     rows = await conn.fetch(_CASE_TIMELINE, [case_id])
     return [
         TimelineRow(
-            r["event_id"], r["event_type"], r["occurred_at"], r["source"], json.loads(r["data"])
+            r["event_id"],
+            r["event_type"],
+            r["occurred_at"],
+            r["source"],
+            _jsonb_order(json.loads(r["data"])),
         )
         for r in rows
     ]

@@ -6,6 +6,7 @@ the whole stored timeline gives.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -39,7 +40,7 @@ def event(case_id: str, event_type: str, at: datetime, **overrides: Any) -> Enve
 async def saved_and_whole(stack, case_id: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     async with stack.runtime.transaction() as tx:
         row = await tx.conn.fetchrow(
-            "SELECT state::text AS state, updated_at, last_step, last_event_id "
+            "SELECT state::jsonb::text AS state, updated_at, last_step, last_event_id "
             "FROM case_progress WHERE case_id = $1",
             case_id,
         )
@@ -48,7 +49,7 @@ async def saved_and_whole(stack, case_id: str) -> tuple[tuple[Any, ...], tuple[A
     assert row is not None and whole is not None
     saved = (row["state"], (row["updated_at"], row["last_step"], row["last_event_id"]))
     async with stack.runtime.transaction() as tx:
-        # jsonb normalises the text: compare what Postgres makes of each.
+        # Compared as jsonb's text: one spelling of each document.
         expected = await tx.conn.fetchval("SELECT $1::jsonb::text", whole.state.model_dump_json())
     return saved, (expected, whole.last)
 
@@ -140,3 +141,24 @@ async def test_events_before_the_registration_are_folded_whole_at_registration(s
     saved, whole = await saved_and_whole(stack, case_id)
     assert saved == whole
     assert '"status": "dispatched"' in saved[0]
+
+
+async def test_the_timeline_endpoint_answers_in_the_key_order_jsonb_gave(stack, ref):
+    """The documents are stored as json now; the endpoint's answer is the one jsonb gave."""
+    data, case_id = await register(stack, ref, "32050800100201")
+    async with stack.runtime.transaction() as tx:
+        await stack.runtime.intake.on_case_events(
+            tx, [event(case_id, "case.dispatched", data.reported_at + timedelta(minutes=2))]
+        )
+    view = (await stack.http.get(f"/v1/cases/{case_id}")).json()
+    rows = await stack.fetch(
+        "SELECT detail::jsonb::text AS doc FROM cases WHERE case_id = $1 "
+        "UNION ALL SELECT data::jsonb::text FROM case_timeline WHERE case_id = $1",
+        case_id,
+    )
+    as_jsonb = [json.loads(r["doc"]) for r in rows]
+    answered = [item["data"] for item in view["timeline"]]
+    assert [item["type"] for item in view["timeline"]] == ["case.registered", "case.dispatched"]
+    assert answered == as_jsonb
+    # json.dumps keeps the order of the keys, nested objects (deadlines) included
+    assert [json.dumps(d) for d in answered] == [json.dumps(d) for d in as_jsonb]
