@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,10 +31,9 @@ from services.intake.domain import (
     authorise,
     duplicate_search,
     feedback_event,
-    fold,
     register_batch,
 )
-from services.intake.domain.progress import STEP_ORDER
+from services.intake.domain.progress import STEP_ORDER, Folded, fold_onto
 from services.intake.domain.registration import DuplicateSearch, duplicate_horizon, reporter_ref
 from services.intake.settings import Settings
 from shared.apikeys import Principal
@@ -219,20 +218,48 @@ class Intake:
 
     async def on_case_events(self, tx: Tx, events: Sequence[Envelope]) -> None:
         """``assignments``, ``feedback``, ``supervision``: each event into its case's timeline."""
-        entries = [
-            TimelineEntry(env.id, env.time, env.source, env.data)
-            for env in events
-            if env.type in STEP_ORDER
-        ]
-        touched = await store.append_timeline(tx.conn, entries)
-        await self.refold(tx.conn, touched)
+        await self.follow(tx.conn, [_entry(env) for env in events if env.type in STEP_ORDER])
+
+    async def follow(self, conn: Connection, entries: Sequence[TimelineEntry]) -> None:
+        """Append entries to their cases' timelines and bring the cases' progress up to date.
+
+        A case whose new entries all sort after what its saved state folded is
+        stepped on from that state; any other (a late event, no saved fold)
+        has its whole timeline folded again.
+        """
+        if not entries:
+            return
+        await store.lock_cases(conn, {e.data.subject() for e in entries})
+        appended = await store.append_timeline(conn, entries)
+        folds: dict[str, Folded] = {}
+        again: set[str] = set()
+        for case_id, new in appended.entries.items():
+            start = appended.folded[case_id]
+            # No start is no saved fold, not an empty timeline: that case is folded whole.
+            folded = None if start is None else fold_onto(start, new)
+            if folded is None:
+                again.add(case_id)
+            else:
+                folds[case_id] = folded
+        if again:
+            folds.update(await self._fold_whole(conn, again))
+        await store.save_progress(conn, folds)
 
     async def refold(self, conn: Connection, case_ids: set[str]) -> None:
+        """Fold the whole timelines of these cases again and save their progress."""
         if not case_ids:
             return
         await store.lock_cases(conn, case_ids)
-        timelines = await store.timelines(conn, case_ids)
-        await store.save_progress(conn, {cid: fold(es) for cid, es in timelines.items()})
+        await store.save_progress(conn, await self._fold_whole(conn, case_ids))
+
+    @staticmethod
+    async def _fold_whole(conn: Connection, case_ids: set[str]) -> dict[str, Folded]:
+        folds: dict[str, Folded] = {}
+        for case_id, timeline in (await store.timelines(conn, case_ids)).items():
+            folded = fold_onto(None, timeline)
+            if folded is not None:
+                folds[case_id] = folded
+        return folds
 
     async def prune_masters(self) -> int:
         """Forget duplicate masters closed longer ago than any category's window."""
@@ -272,8 +299,7 @@ class Intake:
             return decided
         envelope = make_event(decided, source=SOURCE, time=self.clock.now())
         tx.emit(envelope)
-        await store.append_timeline(conn, [_entry(envelope)])
-        await self.refold(conn, {case_id})
+        await self.follow(conn, [_entry(envelope)])
         metrics.FEEDBACK_POSTED.labels(envelope.type).inc()
         return FeedbackPosted(envelope)
 
@@ -286,7 +312,9 @@ def _verdict_event(v: Verdict) -> Envelope | None:
 
 
 def _entry(envelope: Envelope) -> TimelineEntry:
-    return TimelineEntry(envelope.id, envelope.time, envelope.source, envelope.data)
+    # In UTC, as the timeline gives it back: a state stepped over from this entry (closed_at,
+    # updated_at) must be the very state a fold of the stored timeline gives, offset included.
+    return TimelineEntry(envelope.id, envelope.time.astimezone(UTC), envelope.source, envelope.data)
 
 
 def _filed_case(v: Registered | Merged, envelope: Envelope, detail: str) -> store.FiledCase:

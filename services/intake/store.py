@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from services.intake.domain import Candidate, DuplicateSearch, Progress, TimelineEntry
+from services.intake.domain.progress import Folded, registration_folded
 from services.intake.domain.registration import ReportKey
 from shared.events.envelope import EVENT_TYPES
 from shared.events.reports import ReportSubmitted
@@ -236,18 +237,63 @@ async def file_cases(conn: Connection, cases: Sequence[FiledCase]) -> Filing:
 # -- the read model ---------------------------------------------------------------
 
 
-async def append_timeline(conn: Connection, entries: Sequence[TimelineEntry]) -> set[str]:
-    """Record events in their cases' timelines; returns the cases that got a new entry."""
+@dataclass(frozen=True)
+class Appended:
+    """What an append brought: the entries new to their timelines, and where their cases stood."""
+
+    #: the new entries by case (a redelivered event is already in its timeline, and folded)
+    entries: dict[str, list[TimelineEntry]]
+    #: the fold to go on from, by case of a new entry; None: no fold saved to go on from
+    folded: dict[str, Folded | None]
+
+
+def _fold_start(row: asyncpg.Record) -> Folded | None:
+    if row["state"] is not None:
+        if row["last_step"] is None:
+            return None  # saved before folds kept their key
+        return Folded(
+            Progress.model_validate_json(row["state"]),
+            (row["updated_at"], row["last_step"], row["last_event_id"]),
+        )
+    if row["outcome"] is not None:
+        # Nothing folded yet but the registration: its row says all the fold takes from it.
+        return registration_folded(
+            merged=row["outcome"] == "merged",
+            area=row["area"],
+            master_case_id=row["master_case_id"],
+            registered_at=row["registered_at"],
+            event_id=row["event_id"],
+        )
+    return None  # not registered yet (a replay): the timeline is all there is
+
+
+async def append_timeline(conn: Connection, entries: Sequence[TimelineEntry]) -> Appended:
+    """Record events in their cases' timelines, and read where their cases stood, in one statement.
+
+    The caller holds the cases' locks, so what is read is still true when the
+    new state is saved.
+    """
     if not entries:
-        return set()
+        return Appended({}, {})
     rows = await conn.fetch(
         """
-        INSERT INTO case_timeline (event_id, case_id, event_type, occurred_at, source, data)
-        SELECT event_id, case_id, event_type, occurred_at, source, data::jsonb
-        FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[])
-             AS t(event_id, case_id, event_type, occurred_at, source, data)
-        ON CONFLICT DO NOTHING
-        RETURNING case_id
+        WITH new AS (
+            INSERT INTO case_timeline (event_id, case_id, event_type, occurred_at, source, data)
+            SELECT event_id, case_id, event_type, occurred_at, source, data::json
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
+                        $6::text[])
+                 AS t(event_id, case_id, event_type, occurred_at, source, data)
+            ON CONFLICT DO NOTHING
+            RETURNING event_id, case_id
+        ), touched AS (
+            SELECT case_id, array_agg(event_id) AS event_ids FROM new GROUP BY case_id
+        )
+        SELECT t.case_id, t.event_ids, p.state, p.updated_at, p.last_step, p.last_event_id,
+               c.outcome, c.area, c.master_case_id, c.registered_at, c.event_id
+        FROM touched t
+        LEFT JOIN case_progress p USING (case_id)
+        -- the registration is only needed while nothing else has been folded
+        LEFT JOIN cases c ON c.case_id = t.case_id AND p.case_id IS NULL
         """,
         [e.event_id for e in entries],
         [e.data.subject() for e in entries],
@@ -256,7 +302,11 @@ async def append_timeline(conn: Connection, entries: Sequence[TimelineEntry]) ->
         [e.source for e in entries],
         [e.data.model_dump_json() for e in entries],
     )
-    return {r["case_id"] for r in rows}
+    by_id = {e.event_id: e for e in entries}
+    return Appended(
+        entries={r["case_id"]: [by_id[i] for i in r["event_ids"]] for r in rows},
+        folded={r["case_id"]: _fold_start(r) for r in rows},
+    )
 
 
 def _entry(row: asyncpg.Record) -> TimelineEntry:
@@ -276,7 +326,7 @@ _TIMELINE = """
     UNION ALL
     SELECT event_id, case_id,
            CASE outcome WHEN 'merged' THEN 'case.merged' ELSE 'case.registered' END,
-           registered_at, 'intake', detail::jsonb
+           registered_at, 'intake', detail
     FROM cases WHERE case_id = ANY($1::text[])
 """
 
@@ -295,24 +345,27 @@ async def timelines(conn: Connection, case_ids: Iterable[str]) -> dict[str, list
     return out
 
 
-async def save_progress(conn: Connection, progress: Mapping[str, Progress]) -> None:
-    if not progress:
+async def save_progress(conn: Connection, folds: Mapping[str, Folded]) -> None:
+    if not folds:
         return
-    ids = list(progress)
-    states = [progress[i] for i in ids]
+    ids = list(folds)
+    states = [folds[i].state for i in ids]
     await conn.execute(
         """
         WITH saved AS (
             INSERT INTO case_progress (case_id, status, is_open, department, closed_at,
-                                       updated_at, state)
-            SELECT case_id, status, is_open, department, closed_at, updated_at, state::jsonb
+                                       updated_at, state, last_step, last_event_id)
+            SELECT case_id, status, is_open, department, closed_at, updated_at, state::json,
+                   last_step, last_event_id
             FROM unnest($1::text[], $2::text[], $3::bool[], $4::text[], $5::timestamptz[],
-                        $6::timestamptz[], $7::text[])
-                 AS t(case_id, status, is_open, department, closed_at, updated_at, state)
+                        $6::timestamptz[], $7::text[], $8::int2[], $9::text[])
+                 AS t(case_id, status, is_open, department, closed_at, updated_at, state,
+                      last_step, last_event_id)
             ON CONFLICT (case_id) DO UPDATE SET
                 status = EXCLUDED.status, is_open = EXCLUDED.is_open,
                 department = EXCLUDED.department, closed_at = EXCLUDED.closed_at,
-                updated_at = EXCLUDED.updated_at, state = EXCLUDED.state
+                updated_at = EXCLUDED.updated_at, state = EXCLUDED.state,
+                last_step = EXCLUDED.last_step, last_event_id = EXCLUDED.last_event_id
         )
         -- A closed master attracts duplicates for its window only; a reopened one again.
         UPDATE duplicate_masters d SET closed_at = t.closed_at
@@ -326,6 +379,8 @@ async def save_progress(conn: Connection, progress: Mapping[str, Progress]) -> N
         [p.closed_at for p in states],
         [p.updated_at for p in states],
         [p.model_dump_json() for p in states],
+        [folds[i].last[1] for i in ids],
+        [folds[i].last[2] for i in ids],
     )
 
 
@@ -438,11 +493,29 @@ class TimelineRow:
     data: dict[str, Any]
 
 
+def _jsonb_order(value: Any) -> Any:
+    """``value`` with every object's keys in jsonb's order: shorter first, then bytewise.
+
+    The timeline was stored as jsonb, which answered in that order; the
+    endpoint keeps answering so now that it is stored as written.
+    """
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: (len(k.encode()), k.encode()))
+        return {k: _jsonb_order(value[k]) for k in keys}
+    if isinstance(value, list):
+        return [_jsonb_order(v) for v in value]
+    return value
+
+
 async def case_timeline(conn: Connection, case_id: str) -> list[TimelineRow]:
     rows = await conn.fetch(_CASE_TIMELINE, [case_id])
     return [
         TimelineRow(
-            r["event_id"], r["event_type"], r["occurred_at"], r["source"], json.loads(r["data"])
+            r["event_id"],
+            r["event_type"],
+            r["occurred_at"],
+            r["source"],
+            _jsonb_order(json.loads(r["data"])),
         )
         for r in rows
     ]

@@ -7,6 +7,13 @@ change appends to the case's timeline and the state is :func:`fold`-ed again
 from the whole timeline sorted by event time. A ``case.handled`` that arrives
 before its ``case.dispatched`` therefore ends in the same state as one that
 arrives after.
+
+Folding a whole timeline for each new event re-reads everything the case
+went through; so the state is saved with the sort key of the last entry in
+it (:class:`Folded`), and new entries that all sort after that key are
+stepped over from the saved state (:func:`fold_onto`), which gives the same
+state. A late entry (sorting before the key) has the whole timeline folded
+again.
 """
 
 from __future__ import annotations
@@ -262,14 +269,81 @@ def _step(state: Progress, entry: TimelineEntry) -> Progress:
     return state
 
 
+#: Where a timeline entry sorts: event time, step order, event id (unique, so no two tie).
+SortKey = tuple[datetime, int, str]
+
+
+@dataclass(frozen=True)
+class Folded:
+    """A case's state and the sort key of the last timeline entry folded into it.
+
+    Saved with the state, so the next events of the case can be stepped over
+    from here instead of folding the whole timeline again.
+    """
+
+    state: Progress
+    last: SortKey
+
+
+def _advance(state: Progress, entry: TimelineEntry) -> Progress:
+    state = _step(state, entry)
+    if state.closed_at is not None and state.status != "closed":
+        # Reopened (a failed look-back, a rework): it attracts duplicates as an open case.
+        state = state.model_copy(update={"closed_at": None})
+    return state
+
+
+def fold_onto(start: Folded | None, entries: Iterable[TimelineEntry]) -> Folded | None:
+    """``start`` carried on over ``entries`` (None: from an empty timeline).
+
+    Folding is only incremental when it gives what a fold of the whole
+    timeline would: every new entry must sort after the last one folded. When
+    one does not (an event arriving late, out of event-time order), None: the
+    caller folds the whole timeline again. No entries: ``start`` as it is.
+    """
+    ordered = sorted(entries, key=TimelineEntry.sort_key)
+    if not ordered:
+        return start
+    if start is not None and ordered[0].sort_key() <= start.last:
+        return None
+    state = Progress() if start is None else start.state
+    for entry in ordered:
+        state = _advance(state, entry)
+    last = ordered[-1]
+    # Sorted by event time first, so the last entry is also the latest.
+    return Folded(state.model_copy(update={"updated_at": last.occurred_at}), last.sort_key())
+
+
 def fold(entries: Iterable[TimelineEntry]) -> Progress:
     """The state of a case after every entry of its timeline, taken in event-time order."""
-    state = Progress()
-    latest: datetime | None = None
-    for entry in sorted(entries, key=TimelineEntry.sort_key):
-        state = _step(state, entry)
-        if state.closed_at is not None and state.status != "closed":
-            # Reopened (a failed look-back, a rework): it attracts duplicates as an open case.
-            state = state.model_copy(update={"closed_at": None})
-        latest = entry.occurred_at if latest is None else max(latest, entry.occurred_at)
-    return state.model_copy(update={"updated_at": latest})
+    folded = fold_onto(None, entries)
+    return Progress() if folded is None else folded.state
+
+
+def registration_folded(
+    *,
+    merged: bool,
+    area: str,
+    master_case_id: str | None,
+    registered_at: datetime,
+    event_id: str,
+) -> Folded:
+    """The fold of a timeline holding only a case's registration, from its filed row.
+
+    What :func:`_step` takes from a case.registered / case.merged (the area, the
+    master) is also in the row, so a case's first event after its registration
+    is stepped over without reading the registration event back.
+    """
+    if merged:
+        state = Progress(
+            status="merged",
+            master_case_id=master_case_id,
+            area=area,
+            note="Duplicate request.",
+            updated_at=registered_at,
+        )
+    else:
+        state = Progress(area=area, updated_at=registered_at)
+    return Folded(
+        state, (registered_at, STEP_ORDER["case.merged" if merged else "case.registered"], event_id)
+    )

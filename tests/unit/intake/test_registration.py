@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.intake.domain import (
     Accepted,
@@ -398,6 +401,30 @@ def test_case_ids_are_stable_sortable_and_distinct(ref):
     assert a != case_id_for("inspector", "x", NOW)
     assert a < case_id_for("hotline_12345", "x", NOW + timedelta(seconds=1))
     assert len(a) == 26
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def _ulid_by_hand(millis: int, rest: int) -> str:
+    """ULID layout spelled out: 10 characters of 48-bit time, 16 of 80 bits, 5 bits each."""
+    chars = [_CROCKFORD[(millis >> s) & 31] for s in range(45, -1, -5)]
+    return "".join(chars + [_CROCKFORD[(rest >> s) & 31] for s in range(75, -1, -5)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(min_size=1, max_size=20),
+    st.text(min_size=1, max_size=40),
+    st.datetimes(
+        min_value=datetime(1970, 1, 2), max_value=datetime(9999, 1, 1), timezones=st.just(UTC)
+    ),
+)
+def test_case_ids_are_the_ulid_of_report_time_and_hash(channel, external_id, reported_at):
+    millis = int(reported_at.timestamp() * 1000) & ((1 << 48) - 1)
+    digest = hashlib.sha256(f"{channel}\x1f{external_id}".encode())
+    rest = int.from_bytes(digest.digest()[:10], "big")
+    assert case_id_for(channel, external_id, reported_at) == _ulid_by_hand(millis, rest)
 
 
 def test_reporter_ref_is_a_keyed_pseudonym(ref):
