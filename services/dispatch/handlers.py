@@ -76,7 +76,9 @@ class Changes:
                     event.reason,
                     extra={"case_id": case_id},
                 )
-        metrics.observe(outcome.events, outcome.state.registered_at, now)
+        # Counted once committed: a batch rolled back and retried must not count twice.
+        events, registered_at = outcome.events, outcome.state.registered_at
+        tx.on_commit(lambda: metrics.observe(events, registered_at, now))
 
     async def save(self, tx: Tx) -> None:
         conn = tx.conn
@@ -128,7 +130,7 @@ def batch_handler(context: Context) -> BatchHandler:
             state = changes.states.get(case_id)
             if isinstance(env.data, CaseRegistered):
                 if state is not None:
-                    _ignored(env, "the case is registered already")
+                    _ignored(tx, env, "the case is registered already")
                     continue
                 changes.new.add(case_id)
                 changes.record(tx, case_id, register(env.data, env.time, book), env, now)
@@ -136,7 +138,7 @@ def batch_handler(context: Context) -> BatchHandler:
                     _follow_up(tx, changes, parked, book, now)
             elif state is None:
                 changes.parked.append(env)
-                metrics.PARKED.labels(env.type).inc()
+                tx.on_commit(metrics.PARKED.labels(env.type).inc)
             else:
                 _follow_up(tx, changes, env, book, now)
         await changes.save(tx)
@@ -148,15 +150,15 @@ def _follow_up(tx: Tx, changes: Changes, env: Envelope, book: Rulebook, now: dat
     state = changes.states[env.subject]
     outcome = apply(state, env.data, env.id, env.time, book)
     if outcome.state is None:
-        _ignored(env, outcome.note)
+        _ignored(tx, env, outcome.note)
         return
     if isinstance(env.data, CaseReturned):
-        metrics.RETURNS.labels(env.data.department).inc()
+        tx.on_commit(metrics.RETURNS.labels(env.data.department).inc)
     changes.record(tx, env.subject, outcome, env, now)
 
 
-def _ignored(env: Envelope, why: str) -> None:
-    metrics.IGNORED.labels(env.type).inc()
+def _ignored(tx: Tx, env: Envelope, why: str) -> None:
+    tx.on_commit(metrics.IGNORED.labels(env.type).inc)
     log.info(
         "%s changed nothing: %s",
         env.type,

@@ -260,7 +260,8 @@ class Supervision:
         await store.sync_timers(tx.conn, rearmed, clear=had_timers)
         for emission in emissions:
             tx.emit(make_event(emission.data, source=SOURCE, time=emission.time))
-        count(emissions)
+        # Counted once committed: a batch rolled back and retried must not count twice.
+        tx.on_commit(lambda: count(emissions))
         dues = [due for due in (first_due(state, armed) for state, armed in rearmed) if due]
         if dues:
             self.on_armed(min(dues))
