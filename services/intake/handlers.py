@@ -134,7 +134,9 @@ class Intake:
                 tx.emit(envelope, data_json=detail)
         # Events about these cases came before their registration (a replay): fold them in.
         await self.refold(conn, filing.followed_early)
-        self._count(verdicts, path, started)
+        # Counted once committed: a batch rolled back and retried must not count twice.
+        counted = verdicts
+        tx.on_commit(lambda: self._count(counted, path, started))
         return verdicts
 
     async def _concede(
@@ -300,7 +302,7 @@ class Intake:
         envelope = make_event(decided, source=SOURCE, time=self.clock.now())
         tx.emit(envelope)
         await self.follow(conn, [_entry(envelope)])
-        metrics.FEEDBACK_POSTED.labels(envelope.type).inc()
+        tx.on_commit(metrics.FEEDBACK_POSTED.labels(envelope.type).inc)
         return FeedbackPosted(envelope)
 
 

@@ -103,6 +103,12 @@ class ScoringHandler:
         if figures:
             labels = {(k.period_type, k.period) for k in figures}
             await store.note_periods(tx.conn, [parse_period(p, t) for t, p in labels])
-            metrics.FIGURE_ROWS.inc(await store.add_figures(tx.conn, figures))
-        for event_type, count in Counter(e.type for e in events).items():
-            metrics.EVENTS_AGGREGATED.labels(event_type).inc(count)
+            rows_written = await store.add_figures(tx.conn, figures)
+            tx.on_commit(lambda: metrics.FIGURE_ROWS.inc(rows_written))
+        # Counted once committed: a batch rolled back and retried must not count twice.
+        tx.on_commit(lambda: _count(events))
+
+
+def _count(events: Sequence[Envelope]) -> None:
+    for event_type, count in Counter(e.type for e in events).items():
+        metrics.EVENTS_AGGREGATED.labels(event_type).inc(count)
