@@ -451,6 +451,23 @@ async def _backend_cpu_seconds(conn: asyncpg.Connection, application_name: str) 
     return total
 
 
+def _poll_pause(done: int, total: int) -> float:
+    """How long to wait before counting the inbox again.
+
+    A count reads the whole inbox (some 15 ms at 170,000 rows): taken every
+    50 ms it would cost the machine a quarter of a core, stolen from the
+    service it measures. So: every 50 ms while the inbox is small (the first
+    event's instant), every 0.25 s in the middle, every 20 ms over the last
+    15,000 events (the last event's instant; 0.25 s is 5,000 events at
+    20,000/s, so the end is never stepped over).
+    """
+    if done < 5_000:
+        return 0.05
+    if done >= total - 15_000:
+        return 0.02
+    return 0.25
+
+
 async def aggregate(
     database_url: str, cfg: KafkaSettings, prefix: str, total: int, instances: int = 1
 ) -> dict[str, object]:
@@ -498,7 +515,7 @@ async def aggregate(
                 break
             if now - started > 600:
                 raise RuntimeError(f"only {done} of {total} events after 10 minutes")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(_poll_pause(done, total))
         finished = time.perf_counter()
         cpu = sum(_cpu_seconds(proc.pid) for proc in procs)
         peak_rss = max(_peak_rss_mb(proc.pid) for proc in procs)
