@@ -68,9 +68,6 @@ def build_with_scheduler(
         app=app,
         background=[scheduler.run, _gauges(settings.gauge_refresh_seconds)],
         clock=clock,
-        # Consumers' handlers run inside the consumer's transaction: a timer they arm
-        # exists for the scheduler's connections only once that commits.
-        after_commit=[scheduler.committed],
     )
     add_routes(app, runtime)
     return runtime, scheduler

@@ -264,7 +264,9 @@ class Supervision:
         tx.on_commit(lambda: count(emissions))
         dues = [due for due in (first_due(state, armed) for state, armed in rearmed) if due]
         if dues:
-            self.on_armed(min(dues))
+            nearest = min(dues)
+            # Only once committed can the scheduler's own connections see the timer.
+            tx.on_commit(lambda: self.on_armed(nearest))
 
 
 _FEEDBACK = (

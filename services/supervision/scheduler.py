@@ -75,24 +75,17 @@ class TimerScheduler:
         self._wake = asyncio.Event()
         self._sleeping_until: datetime | None = None
         self._asleep = False
-        self._nearer_armed = False
         self.fired_total = 0
 
     # -- wake-ups -------------------------------------------------------------------
 
     def armed(self, due: datetime) -> None:
-        """A consumer armed a timer due at ``due`` (its transaction is still open)."""
-        if not self._asleep or self._sleeping_until is None or due < self._sleeping_until:
-            self._nearer_armed = True
+        """A transaction of this instance committed a timer due at ``due``: wake if it is nearer.
 
-    def committed(self) -> None:
-        """Some transaction of this instance committed: wake if it armed a nearer timer.
-
-        A rolled-back transaction may have asked too; waking for nothing costs
-        one query.
+        Called from the transaction's ``Tx.on_commit``, so a rolled-back one never wakes
+        the loop. While the loop is awake the wake is kept: its next sleep returns at once.
         """
-        if self._nearer_armed:
-            self._nearer_armed = False
+        if not self._asleep or self._sleeping_until is None or due < self._sleeping_until:
             self._wake.set()
 
     # -- the loop -------------------------------------------------------------------
