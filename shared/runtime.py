@@ -16,7 +16,7 @@ import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import uvicorn
@@ -38,6 +38,9 @@ from shared.ratelimit import RateLimiter
 from shared.reference import load_reference
 from shared.settings import ServiceSettings
 from shared.topics import all_topics
+
+if TYPE_CHECKING:
+    from shared.db import Connection
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +93,6 @@ class ServiceRuntime:
     app: FastAPI | None = None
     background: list[Background] = field(default_factory=list)
     clock: Clock | None = None
-    # Called after every commit of a consumer batch or a `transaction()`: what a
-    # handler wrote is visible to other connections from then on (a scheduler
-    # that must see a newly armed timer listens here).
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
     # Fault-injection points for crash tests; no-ops in service.
     before_ack: Callable[[], None] = lambda: None
     after_publish: Callable[[], None] = lambda: None
@@ -128,8 +127,6 @@ class ServiceRuntime:
     def notify_outbox(self) -> None:
         if self.relay is not None:
             self.relay.notify()
-        for hook in self.after_commit:
-            hook()
 
     async def start(self) -> None:
         s = self.settings
@@ -218,12 +215,19 @@ class ServiceRuntime:
             self.pool = None
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
-        """A unit of work outside a consumer (an HTTP request, a timer): state and outbox commit together."""
-        async with self.db.acquire() as conn, conn.transaction():
-            tx = Tx(conn, self.settings.topic_prefix)
-            yield tx
-            await tx.flush()
+    async def transaction(self, conn: Connection | None = None) -> AsyncIterator[Tx]:
+        """A unit of work outside a consumer (an HTTP request, a timer): state and outbox commit together.
+
+        On ``conn`` when given (a worker that holds its connection, and a session lock on
+        it, across units of work); otherwise on a connection from the pool.
+        """
+        async with contextlib.AsyncExitStack() as stack:
+            if conn is None:
+                conn = await stack.enter_async_context(self.db.acquire())
+            async with conn.transaction():
+                tx = Tx(conn, self.settings.topic_prefix)
+                yield tx
+                await tx.flush()
         tx.run_committed()
         self.notify_outbox()
 

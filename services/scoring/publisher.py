@@ -27,9 +27,8 @@ a look that fails part-way keeps what it published and tries the rest again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -96,7 +95,7 @@ class Publisher:
         published = 0
         for period_type, label in await store.periods_to_close(conn, now - grace):
             period = parse_period(label, period_type)  # type: ignore[arg-type]
-            async with _unit_of_work(runtime, conn) as tx:
+            async with runtime.transaction(conn) as tx:
                 for unit_type in PUBLISHED_UNIT_TYPES:
                     table = await load_table(conn, self.context, unit_type, period)
                     said = _emit(tx, unit_type, period, table, table.rows, now, final=True)
@@ -142,7 +141,7 @@ class Publisher:
             if published >= budget:
                 break
             period = parse_period(label, period_type)  # type: ignore[arg-type]
-            async with _unit_of_work(runtime, conn) as tx:
+            async with runtime.transaction(conn) as tx:
                 published += await self._refresh(tx, unit_type, period, now)
         return published
 
@@ -181,16 +180,6 @@ class Publisher:
         if ranked and period.contains(now):
             _export_metrics(unit_type, period, table)
         return len(digests)
-
-
-@contextlib.asynccontextmanager
-async def _unit_of_work(runtime: ServiceRuntime, conn: Connection) -> AsyncIterator[Tx]:
-    """A transaction on the publisher's own connection whose events leave through the outbox."""
-    async with conn.transaction():
-        tx = Tx(conn, runtime.settings.topic_prefix)
-        yield tx
-        await tx.flush()
-    runtime.notify_outbox()
 
 
 def _emit(
