@@ -25,10 +25,11 @@ import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import asyncpg
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -74,6 +75,25 @@ async def _lean_batch(records: tuple[Any, ...], original: Any) -> Any:
     return message
 
 
+def _batch_reader(
+    cfg: KafkaSettings,
+) -> Callable[[AIOKafkaConsumer], Awaitable[tuple[ConsumerRecord[bytes, bytes], ...]]]:
+    """What the subscriber's loop awaits for its next batch, in place of faststream's own.
+
+    faststream's batch reader sleeps ``batch_timeout_ms`` again after every empty poll, and
+    records that arrive meanwhile wait it out: up to 50 ms more per hop on a quiet stream,
+    which put a quiet pipeline's report → dispatched at 126 ms p50 instead of 43 (measured
+    with BENCH_PIPELINE_PACED_ONLY=1 at 2–5 reports/s). ``getmany`` already returns
+    as soon as a record arrives, and waits the timeout when none does, so nothing spins.
+    """
+
+    async def next_batch(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[bytes, bytes], ...]:
+        fetched = await consumer.getmany(timeout_ms=cfg.batch_timeout_ms, max_records=cfg.max_batch)
+        return tuple(chain.from_iterable(fetched.values()))
+
+    return next_batch
+
+
 def subscribe(
     broker: KafkaBroker,
     ctx: ConsumerContext,
@@ -85,7 +105,7 @@ def subscribe(
     full_topic = ctx.topic_prefix + topic
     cfg = ctx.kafka
 
-    @broker.subscriber(
+    subscriber = broker.subscriber(
         full_topic,
         group_id=group_id,
         batch=True,
@@ -100,6 +120,10 @@ def subscribe(
         parser=_lean_batch,
         title=f"{ctx.service}:{topic}",
     )
+
+    subscriber.get_msg = _batch_reader(cfg)  # type: ignore[method-assign,assignment]
+
+    @subscriber
     async def consume(body: Any, msg: KafkaMessage) -> None:
         records: tuple[ConsumerRecord[bytes, bytes], ...] = tuple(msg.raw_message)
         outcome = await handle_batch(ctx, full_topic, records, handler, group=group_id)

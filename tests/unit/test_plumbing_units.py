@@ -158,3 +158,35 @@ def test_emitting_with_the_data_already_serialised_publishes_the_same_event():
             kafka_headers(envelope),
             event_type,
         )
+
+
+async def test_an_empty_poll_does_not_sleep_before_the_next():
+    """faststream's batch loop slept batch_timeout_ms after each empty poll: records arriving
+    then waited it out (up to 50 ms a hop). The reader the services use returns at once."""
+    import time
+
+    from faststream.kafka import KafkaBroker
+
+    from shared.consumer import ConsumerContext, subscribe
+
+    class Consumer:
+        polls: list[dict[str, int]] = []
+
+        async def getmany(self, timeout_ms: int, max_records: int) -> dict[str, list[int]]:
+            self.polls.append({"timeout_ms": timeout_ms, "max_records": max_records})
+            return {} if len(self.polls) == 1 else {"p0": [1, 2], "p1": [3]}
+
+    async def handler(tx, events):  # never called: nothing is consumed here
+        raise AssertionError
+
+    cfg = KafkaSettings(batch_timeout_ms=200, max_batch=7)
+    broker = KafkaBroker("127.0.0.1:1")
+    ctx = ConsumerContext(service="probe", pool=None, kafka=cfg)  # type: ignore[arg-type]
+    subscribe(broker, ctx, "probes", "probe", handler)
+    (subscriber,) = broker.subscribers
+    consumer = Consumer()
+    began = time.perf_counter()
+    assert await subscriber.get_msg(consumer) == ()
+    assert time.perf_counter() - began < 0.1
+    assert await subscriber.get_msg(consumer) == (1, 2, 3)
+    assert consumer.polls == [{"timeout_ms": 200, "max_records": 7}] * 2
