@@ -161,13 +161,20 @@ class ServiceRuntime:
             before_ack=self.before_ack,
         )
         for sub in self.subscriptions:
-            group = f"{s.topic_prefix}{s.service_name}{sub.group_suffix}"
-            subscribe(self.broker, ctx, sub.topic, group, sub.handler)
+            subscribe(self.broker, ctx, sub.topic, self.group_for(sub.topic), sub.handler)
         if self.subscriptions:
             await self.broker.start()
             self._broker_ready = True
         for job in self.background:
             self._tasks.append(asyncio.create_task(job(self), name=getattr(job, "__name__", "job")))
+
+    def group_for(self, topic: str) -> str:
+        """The consumer group this service reads the base topic ``topic`` under."""
+        s = self.settings
+        for sub in self.subscriptions:
+            if sub.topic == topic:
+                return f"{s.topic_prefix}{s.service_name}{sub.group_suffix}"
+        raise ValueError(f"{s.service_name} does not consume {topic!r}")
 
     async def migrate(self) -> list[str]:
         """Apply migrations as the schema's owner (DATABASE_MIGRATION_URL), not as the runtime role."""

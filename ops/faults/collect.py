@@ -4,6 +4,7 @@ services' schemas, once the run is over and the services are stopped."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import re
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
@@ -55,8 +56,10 @@ GROUPS: dict[str, str] = {
 
 
 def group_of(service: str, topic: str) -> str:
-    """A service's consumer group on a base topic (intake reads reports under its bare name)."""
-    return service if (service, topic) == ("intake", "reports") else f"{service}.{topic}"
+    """A service's consumer group on a base topic, as the service itself names it."""
+    # The runtime is only built (no I/O): its subscriptions are where group names are made.
+    runtime = importlib.import_module(f"services.{service}.app").build()
+    return str(runtime.group_for(topic))
 
 
 async def events_on(cfg: KafkaSettings, topic: str) -> AsyncIterator[Envelope]:

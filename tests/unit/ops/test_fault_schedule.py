@@ -48,3 +48,17 @@ def test_a_rewind_moves_each_partition_back_by_its_share_and_never_below_zero():
     assert rewound({0: 100}, 1.0) == {0: 0}
     with pytest.raises(ValueError, match="share_back"):
         rewound({0: 1}, 0)
+
+
+def test_the_rewound_group_is_the_one_the_service_consumes_under(monkeypatch):
+    """The fault driver rewinds the group each service names for itself, prefix included."""
+    from ops.faults.collect import group_of
+
+    monkeypatch.delenv("TOPIC_PREFIX", raising=False)
+    assert group_of("intake", "reports") == "intake"
+    assert group_of("intake", "assignments") == "intake.assignments"
+    assert group_of("scoring", "cases") == "scoring.cases"
+    monkeypatch.setenv("TOPIC_PREFIX", "t1_")
+    assert group_of("dispatch", "feedback") == "t1_dispatch.feedback"
+    with pytest.raises(ValueError, match="dispatch does not consume 'reports'"):
+        group_of("dispatch", "reports")
