@@ -65,6 +65,7 @@ class ScoringHandler:
             await store.save_facts(
                 tx.conn,
                 changed,
+                before,
                 {
                     f.case_id: places.of(f.grid_code, f.area_hint).area if f.grid_code else None
                     for f in changed
