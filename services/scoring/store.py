@@ -35,14 +35,9 @@ _FIGURE_LIST = ", ".join(FIGURES)
 
 def _fact_from_row(row: asyncpg.Record) -> CaseFact:
     history = from_json(row["history"])
+    instant = datetime.fromisoformat
     dispatches = tuple(
-        Dispatch(
-            at=datetime.fromisoformat(at),
-            number=number,
-            department=department,
-            sign_for=datetime.fromisoformat(sign_for),
-            handle=datetime.fromisoformat(handle),
-        )
+        Dispatch(instant(at), number, department, instant(sign_for), instant(handle))
         for at, number, department, sign_for, handle in history.get("dispatches", ())
     )
     closed_at = row["closed_at"]
@@ -62,7 +57,7 @@ def _fact_from_row(row: asyncpg.Record) -> CaseFact:
         grid_code=row["grid_code"],
         area_hint=row["area_hint"],
         dispatches=dispatches,
-        acceptances=tuple(datetime.fromisoformat(a) for a in history.get("acceptances", ())),
+        acceptances=tuple(map(instant, history.get("acceptances", ()))),
         overdue_at=row["overdue_at"],
         rework_orders=row["rework_orders"],
         verification_failures=tuple(history.get("verification_failures", ())),
