@@ -230,7 +230,8 @@ async def add_figures(conn: Connection, delta: Mapping[UnitKey, Figures]) -> int
     """Add ``delta`` to the unit figures (creating rows as needed); returns rows touched."""
     if not delta:
         return 0
-    rows = [f"{k[0]}|{k[1]}|{k[2]}|{k[3]}|{tuple(delta[k])}" for k in sorted(delta)]
+    # Sorted as (key, counts) pairs: keys are unique, so only keys are compared.
+    rows = [f"{t}|{p}|{u}|{i}|{tuple(v)}" for (t, p, u, i), v in sorted(delta.items())]
     await conn.execute(_ADD_FIGURES, rows)
     return len(rows)
 
