@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from operator import attrgetter
 
 from services.scoring import metrics, store
 from services.scoring.context import ScoringContext
@@ -28,6 +29,12 @@ from services.scoring.domain.figures import Totals, accumulate, changes, rows
 from shared.events import CaseRebounded, Envelope, ReportRejected
 from shared.outbox import Tx
 from shared.periods import parse_period
+
+# The type is checked first, a string compare: isinstance on a pydantic model is a Python call
+# (ABCMeta), for every event of every batch. The envelope's type names its data's class.
+_REBOUNDED = CaseRebounded.event_type
+_REJECTED = ReportRejected.event_type
+_TYPE = attrgetter("type")
 
 
 class ScoringHandler:
@@ -58,6 +65,7 @@ class ScoringHandler:
             await store.save_facts(
                 tx.conn,
                 changed,
+                before,
                 {
                     f.case_id: places.of(f.grid_code, f.area_hint).area if f.grid_code else None
                     for f in changed
@@ -79,7 +87,7 @@ class ScoringHandler:
                 raised_at=e.time,
             )
             for e in events
-            if isinstance(d := e.data, CaseRebounded)
+            if e.type == _REBOUNDED and isinstance(d := e.data, CaseRebounded)
         ]
         if rebounds:
             recorded = await store.record_rebounds(tx.conn, rebounds)
@@ -92,7 +100,7 @@ class ScoringHandler:
         rejections = [
             (d.report_id, d.channel, e.time)
             for e in events
-            if isinstance(d := e.data, ReportRejected)
+            if e.type == _REJECTED and isinstance(d := e.data, ReportRejected)
         ]
         fresh = await store.record_rejections(tx.conn, rejections)
         for rejected_at in fresh.values():
@@ -110,5 +118,5 @@ class ScoringHandler:
 
 
 def _count(events: Sequence[Envelope]) -> None:
-    for event_type, count in Counter(e.type for e in events).items():
+    for event_type, count in Counter(map(_TYPE, events)).items():
         metrics.EVENTS_AGGREGATED.labels(event_type).inc(count)

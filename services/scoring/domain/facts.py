@@ -16,10 +16,10 @@ grid cell; merged duplicates never count.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.scoring.domain.figures import INDEX, Contribution, Share, UnitRef, share
 from shared.events import (
@@ -55,8 +55,12 @@ FACT_EVENT_TYPES = frozenset(
 )
 
 
-@dataclass(frozen=True, order=True)
-class Dispatch:
+# The observations are NamedTuples: built by the thousand per batch (read from the store, or
+# from events) and sorted and compared by the fold, which a tuple does in C and a frozen,
+# ordered dataclass did in Python. Compared field by field in order, as the dataclasses were.
+
+
+class Dispatch(NamedTuple):
     """One dispatch of a case: who holds it from when, and its deadlines."""
 
     at: datetime
@@ -66,8 +70,7 @@ class Dispatch:
     handle: datetime
 
 
-@dataclass(frozen=True, order=True)
-class Closure:
+class Closure(NamedTuple):
     """The case's closing: when, and its handling against the deadline in force then."""
 
     closed_at: datetime
@@ -75,8 +78,7 @@ class Closure:
     handle_deadline: datetime
 
 
-@dataclass(frozen=True)
-class Rating:
+class Rating(NamedTuple):
     rated_at: datetime
     event_id: str
     rating: str  # satisfied | basically_satisfied | dissatisfied
@@ -186,59 +188,110 @@ def _with_dispatch(fact: CaseFact, data: CaseDispatched | CaseRedispatched) -> C
     )
 
 
+def _on_registered(fact: CaseFact, event: Envelope, data: CaseRegistered) -> CaseFact:
+    return _replace(
+        fact,
+        registered_at=_earliest(fact.registered_at, data.registered_at),
+        grid_code=data.grid_code,
+        area_hint=data.area,
+    )
+
+
+def _on_merged(fact: CaseFact, event: Envelope, data: CaseMerged) -> CaseFact:
+    return _replace(
+        fact,
+        merged_at=_earliest(fact.merged_at, event.time),
+        grid_code=fact.grid_code or data.grid_code,
+        area_hint=fact.area_hint or data.area,
+    )
+
+
+def _on_dispatched(
+    fact: CaseFact, event: Envelope, data: CaseDispatched | CaseRedispatched
+) -> CaseFact:
+    return _with_dispatch(fact, data)
+
+
+def _on_accepted(fact: CaseFact, event: Envelope, data: CaseAccepted) -> CaseFact:
+    if event.time in fact.acceptances:
+        return fact
+    return _replace(fact, acceptances=tuple(sorted((*fact.acceptances, event.time))))
+
+
+def _on_overdue(fact: CaseFact, event: Envelope, data: CaseOverdue) -> CaseFact:
+    return _replace(fact, overdue_at=_earliest(fact.overdue_at, event.time))
+
+
+def _on_rework_ordered(fact: CaseFact, event: Envelope, data: CaseReworkOrdered) -> CaseFact:
+    return _replace(fact, rework_orders=max(fact.rework_orders, data.rework_count))
+
+
+def _on_verification_failed(
+    fact: CaseFact, event: Envelope, data: CaseVerificationFailed
+) -> CaseFact:
+    # A look-back (回头看) re-inspects a closed case; it is not the case's verification.
+    if data.lookback or event.id in fact.verification_failures:
+        return fact
+    return _replace(
+        fact, verification_failures=tuple(sorted((*fact.verification_failures, event.id)))
+    )
+
+
+def _on_closed(fact: CaseFact, event: Envelope, data: CaseClosed) -> CaseFact:
+    closure = Closure(
+        closed_at=event.time, handled_at=data.handled_at, handle_deadline=data.handle_deadline
+    )
+    if fact.closure is not None:
+        closure = max(fact.closure, closure)
+    return _replace(fact, closure=closure, rework_orders=max(fact.rework_orders, data.rework_count))
+
+
+def _on_rated(fact: CaseFact, event: Envelope, data: CaseRated) -> CaseFact:
+    rating = Rating(rated_at=event.time, event_id=event.id, rating=data.rating)
+    current = fact.rating
+    if current is not None and (current.rated_at, current.event_id) >= (
+        rating.rated_at,
+        rating.event_id,
+    ):
+        return fact
+    return _replace(fact, rating=rating)
+
+
+def _unchanged(fact: CaseFact, event: Envelope, data: object) -> CaseFact:
+    return fact
+
+
+_Step = Callable[[CaseFact, Envelope, Any], CaseFact]
+#: The data classes a fact observes, each with its step, in the order they are tried.
+_STEPS: tuple[tuple[type | tuple[type, ...], _Step], ...] = (
+    (CaseRegistered, _on_registered),
+    (CaseMerged, _on_merged),
+    ((CaseDispatched, CaseRedispatched), _on_dispatched),
+    (CaseAccepted, _on_accepted),
+    (CaseOverdue, _on_overdue),
+    (CaseReworkOrdered, _on_rework_ordered),
+    (CaseVerificationFailed, _on_verification_failed),
+    (CaseClosed, _on_closed),
+    (CaseRated, _on_rated),
+)
+#: data class -> its step, found once per class: ``isinstance`` on a pydantic model is a Python
+#: call (ABCMeta), and trying the steps in turn cost every event up to ten of them.
+_STEP_OF: dict[type, _Step] = {}
+
+
+def _step_of(cls: type) -> _Step:
+    step = _STEP_OF.get(cls)
+    if step is None:
+        step = next((s for classes, s in _STEPS if issubclass(cls, classes)), _unchanged)
+        _STEP_OF[cls] = step
+    return step
+
+
 def apply_event(fact: CaseFact, event: Envelope) -> CaseFact:
     """The fact after observing ``event``; the same fact whatever the order, once or twice."""
     data = event.data
-    if isinstance(data, CaseRegistered):
-        return _replace(
-            fact,
-            registered_at=_earliest(fact.registered_at, data.registered_at),
-            grid_code=data.grid_code,
-            area_hint=data.area,
-        )
-    if isinstance(data, CaseMerged):
-        return _replace(
-            fact,
-            merged_at=_earliest(fact.merged_at, event.time),
-            grid_code=fact.grid_code or data.grid_code,
-            area_hint=fact.area_hint or data.area,
-        )
-    if isinstance(data, CaseDispatched | CaseRedispatched):
-        return _with_dispatch(fact, data)
-    if isinstance(data, CaseAccepted):
-        if event.time in fact.acceptances:
-            return fact
-        return _replace(fact, acceptances=tuple(sorted((*fact.acceptances, event.time))))
-    if isinstance(data, CaseOverdue):
-        return _replace(fact, overdue_at=_earliest(fact.overdue_at, event.time))
-    if isinstance(data, CaseReworkOrdered):
-        return _replace(fact, rework_orders=max(fact.rework_orders, data.rework_count))
-    if isinstance(data, CaseVerificationFailed):
-        # A look-back (回头看) re-inspects a closed case; it is not the case's verification.
-        if data.lookback or event.id in fact.verification_failures:
-            return fact
-        return _replace(
-            fact, verification_failures=tuple(sorted((*fact.verification_failures, event.id)))
-        )
-    if isinstance(data, CaseClosed):
-        closure = Closure(
-            closed_at=event.time, handled_at=data.handled_at, handle_deadline=data.handle_deadline
-        )
-        if fact.closure is not None:
-            closure = max(fact.closure, closure)
-        return _replace(
-            fact, closure=closure, rework_orders=max(fact.rework_orders, data.rework_count)
-        )
-    if isinstance(data, CaseRated):
-        rating = Rating(rated_at=event.time, event_id=event.id, rating=data.rating)
-        current = fact.rating
-        if current is not None and (current.rated_at, current.event_id) >= (
-            rating.rated_at,
-            rating.event_id,
-        ):
-            return fact
-        return _replace(fact, rating=rating)
-    return fact
+    step = _STEP_OF.get(type(data)) or _step_of(type(data))
+    return step(fact, event, data)
 
 
 # -- where a case counts --------------------------------------------------------
@@ -260,6 +313,12 @@ class Places:
     def __init__(self, cells: Mapping[str, Place], district: str) -> None:
         self._cells = dict(cells)
         self.district = district
+        # The unit tuples of a cell (and holder), built once: contribution() asks for them for
+        # every changed case, twice. Equal inputs give equal tuples, so a memo changes nothing.
+        self._intake: dict[tuple[str, str | None], tuple[UnitRef, ...]] = {}
+        self._holders: dict[
+            tuple[str, str | None, str], tuple[tuple[UnitRef, ...], tuple[UnitRef, ...]]
+        ] = {}
 
     @classmethod
     def from_reference(cls, reference: ReferenceData) -> Places:
@@ -286,6 +345,45 @@ class Places:
             district=grid_code[:6],
         )
 
+    def intake_units(self, grid_code: str, area_hint: str | None) -> tuple[UnitRef, ...]:
+        """The units a case's intake counts in: its place's area and district."""
+        key = (grid_code, area_hint)
+        known = self._intake.get(key)
+        if known is not None:
+            return known
+        place = self.of(grid_code, area_hint)
+        units: tuple[UnitRef, ...] = (("area", place.area), ("district", place.district))
+        self._remember(self._intake, key, units)
+        return units
+
+    def holder_units(
+        self, grid_code: str, area_hint: str | None, department: str
+    ) -> tuple[tuple[UnitRef, ...], tuple[UnitRef, ...]]:
+        """The units of a case held by ``department``: its holders, and its cohort's units."""
+        key = (grid_code, area_hint, department)
+        units = self._holders.get(key)
+        if units is None:
+            place = self.of(grid_code, area_hint)
+            holders: tuple[UnitRef, ...] = (
+                ("department", department),
+                ("area", place.area),
+                ("district", place.district),
+            )
+            units = (holders, (*holders, ("community", place.community), ("grid", place.grid)))
+            self._remember(self._holders, key, units)
+        return units
+
+    @staticmethod
+    def _remember(memo: dict[Any, Any], key: Any, units: Any) -> None:
+        # Bounded: cells the reference data does not know could otherwise grow it forever.
+        if len(memo) >= _UNITS_MEMO:
+            memo.clear()
+        memo[key] = units
+
+
+#: Entries kept per memo of :class:`Places` (cells × departments met recently).
+_UNITS_MEMO = 50_000
+_new = tuple.__new__
 
 _DUE, _CLOSED, _ON_TIME, _OVERDUE, _REWORK, _RESPONDED = (
     INDEX[n] for n in ("due", "closed", "on_time", "overdue", "rework", "responded")
@@ -297,6 +395,12 @@ _RATED, _SATISFIED, _BASICALLY, _FAILED_3X = (
 _MERGED, _REGISTERED, _CLOSURES, _BECAME_OVERDUE = (
     ((INDEX[n], 1),) for n in ("merged", "registered", "closures", "became_overdue")
 )
+_DUE_1, _CLOSED_1, _ON_TIME_1, _OVERDUE_1, _RESPONDED_1 = (
+    (i, 1) for i in (_DUE, _CLOSED, _ON_TIME, _OVERDUE, _RESPONDED)
+)
+_RATED_1, _SATISFIED_1, _BASICALLY_1, _FAILED_3X_1 = (
+    (i, 1) for i in (_RATED, _SATISFIED, _BASICALLY, _FAILED_3X)
+)
 
 
 def contribution(fact: CaseFact, places: Places, repeated_failures: int) -> Contribution:
@@ -306,42 +410,52 @@ def contribution(fact: CaseFact, places: Places, repeated_failures: int) -> Cont
     case count in ``failed_verification_3x`` (three by default).
     """
     out: Contribution = {}
-    place = places.of(fact.grid_code, fact.area_hint) if fact.grid_code else None
-    if place is None:
+    grid = fact.grid_code
+    if not grid:
         return out
-    intake: tuple[UnitRef, ...] = (("area", place.area), ("district", place.district))
+    # Shares are built with tuple.__new__: a NamedTuple's own __new__ is one more Python call.
     if fact.merged_at is not None:
-        out["merged"] = Share(local_day(fact.merged_at), False, intake, _MERGED)
+        intake = places.intake_units(grid, fact.area_hint)
+        out["merged"] = _new(Share, (local_day(fact.merged_at), False, intake, _MERGED))
         return out
     if fact.registered_at is not None:
-        out["registered"] = Share(local_day(fact.registered_at), False, intake, _REGISTERED)
-    first, current = fact.first_dispatch, fact.current_dispatch
-    if first is None or current is None:
+        intake = places.intake_units(grid, fact.area_hint)
+        out["registered"] = _new(Share, (local_day(fact.registered_at), False, intake, _REGISTERED))
+    dispatches = fact.dispatches
+    if not dispatches:
         return out
-    holders: tuple[UnitRef, ...] = (
-        ("department", current.department),
-        ("area", place.area),
-        ("district", place.district),
-    )
-    cohort_units = (*holders, ("community", place.community), ("grid", place.grid))
-    rating = fact.rating.rating if fact.rating is not None else None
-    counts = (
-        (_DUE, 1),
-        (_CLOSED, int(fact.closure is not None)),
-        (_ON_TIME, int(fact.on_time)),
-        (_OVERDUE, int(fact.overdue_at is not None)),
-        (_REWORK, fact.rework_orders),
-        (_RESPONDED, int(fact.responded)),
-        (_RATED, int(rating is not None)),
-        (_SATISFIED, int(rating == "satisfied")),
-        (_BASICALLY, int(rating == "basically_satisfied")),
-        (_FAILED_3X, int(len(fact.verification_failures) >= repeated_failures)),
-    )
-    out["cohort"] = Share(local_day(first.at), True, cohort_units, tuple(c for c in counts if c[1]))
-    if fact.closure is not None:
-        out["closures"] = Share(local_day(fact.closure.closed_at), False, holders, _CLOSURES)
+    first = dispatches[0]
+    current = fact.current_dispatch
+    assert current is not None
+    holders, cohort_units = places.holder_units(grid, fact.area_hint, current.department)
+    closure, rating = fact.closure, fact.rating
+    # The counts in FIGURES order, zeros left out; the pairs for a count of one are built once.
+    counts = [_DUE_1]
+    if closure is not None:
+        counts.append(_CLOSED_1)
+        if closure.handled_at <= closure.handle_deadline:
+            counts.append(_ON_TIME_1)
     if fact.overdue_at is not None:
-        out["became_overdue"] = Share(local_day(fact.overdue_at), False, holders, _BECAME_OVERDUE)
+        counts.append(_OVERDUE_1)
+    if fact.rework_orders:
+        counts.append((_REWORK, fact.rework_orders))
+    if fact.responded:
+        counts.append(_RESPONDED_1)
+    if rating is not None:
+        counts.append(_RATED_1)
+        if rating.rating == "satisfied":
+            counts.append(_SATISFIED_1)
+        elif rating.rating == "basically_satisfied":
+            counts.append(_BASICALLY_1)
+    if len(fact.verification_failures) >= repeated_failures:
+        counts.append(_FAILED_3X_1)
+    out["cohort"] = _new(Share, (local_day(first.at), True, cohort_units, tuple(counts)))
+    if closure is not None:
+        out["closures"] = _new(Share, (local_day(closure.closed_at), False, holders, _CLOSURES))
+    if fact.overdue_at is not None:
+        out["became_overdue"] = _new(
+            Share, (local_day(fact.overdue_at), False, holders, _BECAME_OVERDUE)
+        )
     return out
 
 

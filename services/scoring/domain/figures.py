@@ -19,7 +19,7 @@ from functools import lru_cache
 from operator import add
 from typing import Literal, NamedTuple, get_args
 
-from shared.periods import Period, PeriodType, periods_of_day
+from shared.periods import PeriodType, periods_of_day
 
 UnitType = Literal["department", "area", "community", "grid", "district"]
 UNIT_TYPES: tuple[UnitType, ...] = get_args(UnitType)
@@ -112,7 +112,15 @@ def changes(before: Mapping[str, Share], after: Mapping[str, Share]) -> Iterator
     """
     for part in before.keys() | after.keys():
         old, new = before.get(part), after.get(part)
-        if old is not None and new is not None and old.where == new.where:
+        # Field by field rather than through ``where``: two tuples fewer per part, and the units
+        # of a case's before and after are mostly the very same tuple.
+        if (
+            old is not None
+            and new is not None
+            and old.day == new.day
+            and old.every_period == new.every_period
+            and old.units == new.units
+        ):
             if old.counts == new.counts:
                 continue
             diff = dict(new.counts)
@@ -141,19 +149,21 @@ def accumulate(total: Totals, part: Share) -> None:
 
 
 @lru_cache(maxsize=4096)
-def _periods(day: date, every_period: bool) -> tuple[Period, ...]:
+def _periods(day: date, every_period: bool) -> tuple[tuple[PeriodType, str], ...]:
+    """(type, label) of the periods a day's counts go to: the day's own, or every one holding it."""
     periods = periods_of_day(day)
-    return periods if every_period else periods[:1]
+    return tuple((p.type, p.label) for p in (periods if every_period else periods[:1]))
 
 
 def rows(total: Totals) -> dict[UnitKey, Figures]:
     """``total`` spread over its periods: the vector to add to each unit-period row."""
     out: dict[UnitKey, list[int]] = {}
+    new = tuple.__new__  # a NamedTuple's own __new__ is one more Python call per key
     for (day, every_period, (unit_type, unit_id)), counts in total.items():
         if not any(counts):
             continue
-        for period in _periods(day, every_period):
-            key = UnitKey(period.type, period.label, unit_type, unit_id)
+        for period_type, label in _periods(day, every_period):
+            key = new(UnitKey, (period_type, label, unit_type, unit_id))
             row = out.get(key)
             out[key] = counts if row is None else list(map(add, row, counts))
     return {key: tuple(row) for key, row in out.items() if any(row)}

@@ -383,3 +383,40 @@ def test_the_fold_s_replace_carries_every_field() -> None:
         assert changed == dataclasses.replace(base, **{field.name: marker})
     assert _replace(base) == base
     assert _replace(base) is not base
+
+
+def test_the_unit_tuples_of_a_place_are_the_ones_its_place_gives_and_stay_bounded(
+    monkeypatch,
+) -> None:
+    """``intake_units`` and ``holder_units`` remember tuples; they must equal what ``of`` gives."""
+    import services.scoring.domain.facts as facts_module
+
+    places = Places.from_reference(REF)
+    for grid, hint in ((CELL_PINGJIANG, None), ("99999999999901", "street-elsewhere")):
+        place = places.of(grid, hint)
+        intake = (("area", place.area), ("district", place.district))
+        holders = (("department", "parks"), *intake)
+        cohort_units = (*holders, ("community", place.community), ("grid", place.grid))
+        for _ in range(2):  # built, then remembered
+            assert places.intake_units(grid, hint) == intake
+            assert places.holder_units(grid, hint, "parks") == (holders, cohort_units)
+    monkeypatch.setattr(facts_module, "_UNITS_MEMO", 3)
+    for n in range(10):
+        places.holder_units(f"999999999999{n:02d}", None, "parks")
+    assert len(places._holders) <= 3
+
+
+def test_an_event_of_a_subclass_is_applied_as_its_base_class_would_be() -> None:
+    """apply_event finds each data class's step once, by subclass, as isinstance did."""
+    from shared.events import CaseOverdue
+
+    class LateOverdue(CaseOverdue):
+        pass
+
+    story = dispatched_story()
+    story.overdue(at(3, 17))
+    event = story.events[-1]
+    sub = event.model_copy(update={"data": LateOverdue(**event.data.model_dump())})
+    fact = fold(story.events[:-1])
+    assert apply_event(fact, sub) == apply_event(fact, event)
+    assert apply_event(fact, sub).overdue_at == event.time
