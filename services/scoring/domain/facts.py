@@ -433,7 +433,7 @@ def contribution(fact: CaseFact, places: Places, repeated_failures: int) -> Cont
     counts = [_DUE_1]
     if closure is not None:
         counts.append(_CLOSED_1)
-        if closure.handled_at <= closure.handle_deadline:
+        if fact.on_time:
             counts.append(_ON_TIME_1)
     if fact.overdue_at is not None:
         counts.append(_OVERDUE_1)
