@@ -100,10 +100,18 @@ def subscribe(
     topic: str,
     group_id: str,
     handler: BatchHandler,
+    *,
+    follower: bool = False,
 ) -> None:
-    """Register ``handler`` for the base topic ``topic`` under consumer group ``group_id``."""
+    """Register ``handler`` for the base topic ``topic`` under consumer group ``group_id``.
+
+    ``follower``: the subscription keeps the service's state in step with the topic but is
+    not on a case's forward path, so it polls with the follower fetch wait (bigger batches,
+    fewer polls) instead of the forward path's short one.
+    """
     full_topic = ctx.topic_prefix + topic
     cfg = ctx.kafka
+    fetch_max_wait_ms = cfg.follower_fetch_max_wait_ms if follower else cfg.fetch_max_wait_ms
 
     subscriber = broker.subscriber(
         full_topic,
@@ -113,7 +121,7 @@ def subscribe(
         auto_offset_reset="earliest",
         max_records=cfg.max_batch,
         batch_timeout_ms=cfg.batch_timeout_ms,
-        fetch_max_wait_ms=cfg.fetch_max_wait_ms,
+        fetch_max_wait_ms=fetch_max_wait_ms,
         session_timeout_ms=cfg.session_timeout_ms,
         heartbeat_interval_ms=cfg.heartbeat_interval_ms,
         decoder=_raw,

@@ -57,7 +57,10 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
     runtime = DispatchRuntime(settings=settings, schema=SCHEMA, migrations_dir=MIGRATIONS, app=app)
     handler = batch_handler(runtime)
     runtime.subscriptions = [
-        Subscription(topic, handler, group_suffix=f".{topic}") for topic in TOPICS
+        # A registered case reaching its department is the loop's forward path; returns,
+        # rework and escalations follow the feedback and supervision topics.
+        Subscription(topic, handler, group_suffix=f".{topic}", follower=topic != "cases")
+        for topic in TOPICS
     ]
     api.install(app, runtime)
     return runtime

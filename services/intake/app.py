@@ -35,7 +35,8 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
     intake = Intake(settings)
     subscriptions = [Subscription("reports", intake.on_reports)]
     subscriptions += [
-        Subscription(topic, intake.on_case_events, group_suffix=f".{topic}")
+        # The read model follows the loop; nothing downstream waits on it.
+        Subscription(topic, intake.on_case_events, group_suffix=f".{topic}", follower=True)
         for topic in READ_MODEL_TOPICS
     ]
     runtime = IntakeRuntime(

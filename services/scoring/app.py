@@ -51,8 +51,11 @@ def build(
         schema=SCHEMA,
         migrations_dir=MIGRATIONS,
         # A consumer group per topic: members of one group on different topics
-        # would rebalance each other on every join.
-        subscriptions=[Subscription(topic, handler, group_suffix=f".{topic}") for topic in TOPICS],
+        # would rebalance each other on every join. Followers: scores are read by the day.
+        subscriptions=[
+            Subscription(topic, handler, group_suffix=f".{topic}", follower=True)
+            for topic in TOPICS
+        ],
         app=app,
         background=[Publisher(context).run],
         context=context,

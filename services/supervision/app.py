@@ -59,11 +59,18 @@ def build_with_scheduler(
         # One consumer group per topic: a group spanning three topics rebalances
         # three times as its consumers join, which takes seconds on every start.
         subscriptions=[
-            Subscription("cases", supervision.handle_cases, group_suffix=".cases"),
+            # Followers: the first deadline is hours away, so a timer armed half a
+            # second later changes nothing, and bigger batches cost less.
+            Subscription("cases", supervision.handle_cases, group_suffix=".cases", follower=True),
             Subscription(
-                "assignments", supervision.handle_assignments, group_suffix=".assignments"
+                "assignments",
+                supervision.handle_assignments,
+                group_suffix=".assignments",
+                follower=True,
             ),
-            Subscription("feedback", supervision.handle_feedback, group_suffix=".feedback"),
+            Subscription(
+                "feedback", supervision.handle_feedback, group_suffix=".feedback", follower=True
+            ),
         ],
         app=app,
         background=[scheduler.run, _gauges(settings.gauge_refresh_seconds)],
