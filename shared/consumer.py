@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -37,6 +37,7 @@ from faststream.kafka.annotations import KafkaMessage
 from shared import metrics
 from shared.db import is_transient
 from shared.events.envelope import Envelope, PoisonMessage, decode
+from shared.offsets import Committer, OffsetCommits
 from shared.outbox import OutboxRow, Tx
 from shared.settings import KafkaSettings
 from shared.topics import DLQ_SUFFIX, ERROR_HEADERS
@@ -59,6 +60,8 @@ class ConsumerContext:
     before_ack: Callable[[], None] = lambda: None
     max_backoff: float = 5.0
     attempts: dict[tuple[str, int, int], int] = field(default_factory=dict)
+    # Every subscription's offset commits, for the runtime to flush at stop.
+    offset_commits: list[OffsetCommits] = field(default_factory=list)
 
 
 async def _raw(msg: Any) -> Any:
@@ -130,6 +133,8 @@ def subscribe(
     )
 
     subscriber.get_msg = _batch_reader(cfg)  # type: ignore[method-assign,assignment]
+    commits = OffsetCommits(cfg.commit_interval_ms / 1000)
+    ctx.offset_commits.append(commits)
 
     @subscriber
     async def consume(body: Any, msg: KafkaMessage) -> None:
@@ -139,7 +144,9 @@ def subscribe(
             await msg.nack()  # rewinds every partition of the batch to its first record
             return
         ctx.before_ack()
-        await msg.ack()
+        # Acknowledged through our own commits (explicit offsets, coalesced), never through
+        # faststream's ack, which commits every consumed position.
+        await commits.handled(cast(Committer, msg.consumer), records)
         ctx.on_commit()
         _record_lag(ctx, msg, records)
 

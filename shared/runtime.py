@@ -107,6 +107,7 @@ class ServiceRuntime:
     producer: AIOKafkaProducer | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _broker_ready: bool = False
+    _consumers: ConsumerContext | None = None
 
     def __post_init__(self) -> None:
         if self.settings.db_schema:
@@ -163,6 +164,7 @@ class ServiceRuntime:
             max_backoff=s.retry_max_backoff_seconds,
             before_ack=self.before_ack,
         )
+        self._consumers = ctx
         self.subscribe_all(ctx)
         if self.subscriptions:
             await self.broker.start()
@@ -220,8 +222,13 @@ class ServiceRuntime:
         if self.relay is not None:
             self.relay.stop()
         if self._broker_ready:
+            commits = self._consumers.offset_commits if self._consumers else []
+            # Handled offsets go out while the consumers are still members of their groups,
+            # so a clean restart reads nothing twice.
+            await asyncio.gather(*(c.close() for c in commits))
             await self.broker.stop()
             self._broker_ready = False
+            await asyncio.gather(*(c.close() for c in commits))  # a batch that finished meanwhile
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

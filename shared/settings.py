@@ -50,6 +50,10 @@ class KafkaSettings(BaseSettings):
     # offset commits per event; on the development broker it is also CPU the broker does
     # not spend answering polls (12 idle consumers: 56 % of a core at 100 ms, 29 % at 500).
     follower_fetch_max_wait_ms: int = Field(default=500, ge=1)
+    # A consumer's offsets reach the broker at most this often (0: after every batch).
+    # Always after the batch's Postgres commit; a crash redelivers at most this much more,
+    # and the inbox drops it (shared.offsets).
+    commit_interval_ms: int = Field(default=500, ge=0)
 
     @model_validator(mode="after")
     def _security_is_coherent(self) -> KafkaSettings:
