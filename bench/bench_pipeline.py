@@ -10,8 +10,9 @@ a. **the limit**: four passthrough hops ``hop0 -> hop1 -> hop2 -> hop3 -> hop4``
    broker acknowledged them (no logic, no database). Same clients as the
    services: aiokafka, ``make_producer`` (acks=all, idempotence from
    KAFKA_IDEMPOTENCE, the services' linger and batch size), batches of
-   KAFKA_MAX_BATCH with the services' batch timeout and fetch wait, the same
-   partition count. N encoded ``report.submitted`` CloudEvents (the very bytes
+   KAFKA_MAX_BATCH with the services' batch timeout and the forward path's fetch
+   wait, offsets committed as the services commit them (``shared.offsets``), the
+   same partition count. N encoded ``report.submitted`` CloudEvents (the very bytes
    the pipeline gets in (b)) go into hop0 as fast as the producer goes;
    limit = N / (last record's timestamp on hop4 - first send). Then the same
    fixed rate as (c) for a few seconds gives the chain's own latency.
@@ -91,6 +92,7 @@ from shared.events.envelope import encode, kafka_headers, make_event
 from shared.events.reports import AttributeValue
 from shared.geo import bounding_box, distance_m
 from shared.kafka import client_options, ensure_topics, make_producer
+from shared.offsets import OffsetCommits
 from shared.reference import (
     AttributeType,
     Category,
@@ -889,13 +891,15 @@ def py_spy() -> str | None:
 async def _ack_after(
     consumer: AIOKafkaConsumer,
     futures: list[asyncio.Future[Any]],
-    offsets: dict[TopicPartition, int],
+    lasts: list[ConsumerRecord[bytes, bytes]],
     previous: asyncio.Task[None] | None,
+    commits: OffsetCommits,
 ) -> None:
     await asyncio.gather(*futures)
     if previous is not None:
         await previous
-    await consumer.commit(offsets)
+    # Committed as the services commit: explicit offsets, at most every commit interval.
+    await commits.handled(consumer, lasts)
 
 
 async def hop(source: str, target: str) -> None:
@@ -920,6 +924,7 @@ async def hop(source: str, target: str) -> None:
     await consumer.start()
     await producer.start()
     previous: asyncio.Task[None] | None = None
+    commits = OffsetCommits(cfg.commit_interval_ms / 1000)
     try:
         while not stop.is_set():
             batch = await consumer.getmany(
@@ -928,16 +933,16 @@ async def hop(source: str, target: str) -> None:
             if not batch:
                 continue
             futures = []
-            offsets = {}
-            for tp, records in batch.items():
+            for records in batch.values():
                 for r in records:
                     futures.append(
                         await producer.send(target, r.value, key=r.key, headers=list(r.headers))
                     )
-                offsets[tp] = records[-1].offset + 1
-            previous = asyncio.create_task(_ack_after(consumer, futures, offsets, previous))
+            lasts = [records[-1] for records in batch.values()]
+            previous = asyncio.create_task(_ack_after(consumer, futures, lasts, previous, commits))
         if previous is not None:
             await previous
+        await commits.close()
     finally:
         await producer.stop()
         await consumer.stop()
@@ -1529,6 +1534,7 @@ async def main() -> dict[str, object]:
         "batch_timeout_ms": cfg.batch_timeout_ms,
         "fetch_max_wait_ms": cfg.fetch_max_wait_ms,
         "follower_fetch_max_wait_ms": cfg.follower_fetch_max_wait_ms,
+        "commit_interval_ms": cfg.commit_interval_ms,
     }
     source = ReportSource(load_reference(), run_id)
     ok = False
