@@ -39,20 +39,6 @@ CENTRE = "command-centre"
 SERVICES = {"intake": 8080, "dispatch": 8081, "supervision": 8082, "scoring": 8083}
 DEFAULT_START = "2026-11-02T08:00:00+08:00"  # a Monday morning in the sample calendar's year
 LOGS = devstack.STATE_DIR / "logs"
-#: How far behind a follower consumer may run on the scaled clock, in simulated time.
-FOLLOWER_LAG_SIMULATED_MS = 60_000
-
-
-def follower_fetch_wait_ms(scale: float, default: int) -> int:
-    """The followers' fetch wait for a clock running ``scale`` times faster.
-
-    On the development broker a follower runs up to its wait behind. At 1,200x the
-    default 500 ms would be ten simulated minutes: a department's sign-for, sent in
-    time, could reach supervision after its deadline had fired. Keep the lag within a
-    simulated minute, but never poll faster than 100 ms (``make run``'s pace before the
-    forward path and followers were told apart).
-    """
-    return max(100, min(default, round(FOLLOWER_LAG_SIMULATED_MS / scale)))
 
 
 @dataclass
@@ -72,20 +58,12 @@ class City:
         keys = [
             k for k in (os.environ.get("API_KEYS", ""), f"centre:{CENTRE}:{self.centre_key}") if k
         ]
-        follower_default = KafkaSettings.model_fields["follower_fetch_max_wait_ms"].default
         return {
             **os.environ,
             **self.env,
             "API_KEYS": ",".join(keys),
             "HTTP_PORT": str(self.ports[name]),
             "CLOCK_SCALE": str(self.scale),
-            "KAFKA_FOLLOWER_FETCH_MAX_WAIT_MS": self.env.get(
-                "KAFKA_FOLLOWER_FETCH_MAX_WAIT_MS",
-                os.environ.get(
-                    "KAFKA_FOLLOWER_FETCH_MAX_WAIT_MS",
-                    str(follower_fetch_wait_ms(self.scale, follower_default)),
-                ),
-            ),
             "CLOCK_START": self.start.isoformat(),
             "CLOCK_ANCHOR": repr(anchor),
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),

@@ -122,6 +122,22 @@ def kafka_settings_with_batch(max_batch: int) -> KafkaSettings:
     return kafka.model_copy(update={"max_batch": max_batch})
 
 
+#: How far a follower may run behind on a scaled clock, in simulated time.
+FOLLOWER_LAG_SIMULATED_MS = 60_000
+
+
+def follower_wait_for_clock(scale: float, wait_ms: int) -> int:
+    """The followers' fetch wait on a clock running ``scale`` times faster than real time.
+
+    On the development broker a follower runs up to its wait behind. At 1,200x a 500 ms
+    wait is ten simulated minutes: a department's sign-for sent in time could reach
+    supervision after its deadline had fired on the scaled clock. The lag is kept within
+    a simulated minute, but polls never come faster than every 100 ms (every consumer's
+    pace before the forward path and followers were told apart).
+    """
+    return max(100, min(wait_ms, round(FOLLOWER_LAG_SIMULATED_MS / scale)))
+
+
 class ServiceSettings(BaseSettings):
     """Common to every service."""
 
@@ -174,6 +190,16 @@ class ServiceSettings(BaseSettings):
     def _api_keys_parse(cls, spec: str) -> str:
         parse_dev_keys(spec)  # a malformed key list stops the service at start, naming the item
         return spec
+
+    @model_validator(mode="after")
+    def _followers_keep_up_with_the_clock(self) -> ServiceSettings:
+        """On a scaled clock the follower wait shrinks with it, unless it was set explicitly."""
+        kafka = self.kafka
+        if "follower_fetch_max_wait_ms" not in kafka.model_fields_set:
+            wait = follower_wait_for_clock(self.clock_scale, kafka.follower_fetch_max_wait_ms)
+            if wait != kafka.follower_fetch_max_wait_ms:
+                self.kafka = kafka.model_copy(update={"follower_fetch_max_wait_ms": wait})
+        return self
 
     @property
     def dev_api_keys(self) -> list[tuple[Principal, str]]:

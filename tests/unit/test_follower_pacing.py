@@ -1,0 +1,41 @@
+"""A service on a scaled clock keeps its followers within a simulated minute of the forward path."""
+
+from __future__ import annotations
+
+from shared.settings import KafkaSettings, ServiceSettings, follower_wait_for_clock
+
+WAIT = "KAFKA_FOLLOWER_FETCH_MAX_WAIT_MS"
+
+
+def test_the_follower_wait_shrinks_with_the_clock_but_not_below_100_ms():
+    assert follower_wait_for_clock(1, 500) == 500, "the real clock keeps the service default"
+    assert follower_wait_for_clock(60, 500) == 500
+    assert follower_wait_for_clock(300, 500) == 200  # a simulated minute
+    assert follower_wait_for_clock(1200, 500) == 100  # make run's default scale
+    assert follower_wait_for_clock(20_000, 500) == 100
+
+
+def _wait(monkeypatch, scale: float, **kafka: int) -> int:
+    monkeypatch.delenv(WAIT, raising=False)
+    settings = ServiceSettings(clock_scale=scale, kafka=KafkaSettings(**kafka))
+    return settings.kafka.follower_fetch_max_wait_ms
+
+
+def test_every_service_on_a_scaled_clock_gets_it_unless_told_otherwise(monkeypatch):
+    assert _wait(monkeypatch, 1200) == 100
+    assert _wait(monkeypatch, 1) == 500
+    assert _wait(monkeypatch, 1200, follower_fetch_max_wait_ms=750) == 750
+    monkeypatch.setenv(WAIT, "333")
+    monkeypatch.setenv("CLOCK_SCALE", "1200")
+    assert ServiceSettings().kafka.follower_fetch_max_wait_ms == 333
+    monkeypatch.delenv(WAIT)
+    assert ServiceSettings().kafka.follower_fetch_max_wait_ms == 100, (
+        "CLOCK_SCALE as make run sets it"
+    )
+
+
+def test_the_shared_kafka_settings_are_not_changed_in_place(monkeypatch):
+    monkeypatch.delenv(WAIT, raising=False)
+    kafka = KafkaSettings()
+    ServiceSettings(clock_scale=1200, kafka=kafka)
+    assert kafka.follower_fetch_max_wait_ms == 500
