@@ -60,8 +60,6 @@ class ConsumerContext:
     before_ack: Callable[[], None] = lambda: None
     max_backoff: float = 5.0
     attempts: dict[tuple[str, int, int], int] = field(default_factory=dict)
-    # Every subscription's offset commits, for the runtime to flush at stop.
-    offset_commits: list[OffsetCommits] = field(default_factory=list)
 
 
 async def _raw(msg: Any) -> Any:
@@ -72,7 +70,7 @@ async def _raw(msg: Any) -> Any:
 async def _lean_batch(records: tuple[Any, ...], original: Any) -> Any:
     # faststream's batch parser decodes every record's headers into a dict of str, which
     # nothing here reads (decoding is ours, from the records): let it see the first record
-    # only, and hand the whole batch on, which is what ack/nack and the handler use.
+    # only, and hand the whole batch on, which is what nack and the handler use.
     message = await original(records[:1])
     message.raw_message = records
     return message
@@ -105,12 +103,14 @@ def subscribe(
     handler: BatchHandler,
     *,
     follower: bool = False,
-) -> None:
+) -> OffsetCommits:
     """Register ``handler`` for the base topic ``topic`` under consumer group ``group_id``.
 
     ``follower``: the subscription keeps the service's state in step with the topic but is
     not on a case's forward path, so it polls with the follower fetch wait (bigger batches,
     fewer polls) instead of the forward path's short one.
+
+    Returns the subscription's offset commits, for its owner to close at stop.
     """
     full_topic = ctx.topic_prefix + topic
     cfg = ctx.kafka
@@ -134,7 +134,6 @@ def subscribe(
 
     subscriber.get_msg = _batch_reader(cfg)  # type: ignore[method-assign,assignment]
     commits = OffsetCommits(cfg.commit_interval_ms / 1000)
-    ctx.offset_commits.append(commits)
 
     @subscriber
     async def consume(body: Any, msg: KafkaMessage) -> None:
@@ -149,6 +148,8 @@ def subscribe(
         await commits.handled(cast(Committer, msg.consumer), records)
         ctx.on_commit()
         _record_lag(ctx, msg, records)
+
+    return commits
 
 
 def _record_lag(

@@ -47,7 +47,6 @@ class OffsetCommits:
         self.pending: dict[TopicPartition, int] = {}
         self.consumer: Committer | None = None
         self.sent_at = -float("inf")
-        self.commits = 0
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -91,12 +90,22 @@ class OffsetCommits:
                 # Kept for the next try; newer offsets handled meanwhile win.
                 self.pending = offsets | self.pending
                 log.warning("offset commit failed, kept for the next one: %r", exc)
-                return
-            self.commits += 1
 
     async def close(self) -> None:
         """At stop: send what is pending, while the consumer is still in its group."""
         with contextlib.suppress(KafkaError, asyncio.CancelledError):
             await self.flush()
+        self.discard()
+
+    def discard(self) -> None:
+        """Once the consumer has stopped: forget what a batch finishing meanwhile left.
+
+        Its offsets can no longer be committed; the next owner reads those records
+        again and the inbox drops them.
+        """
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._flushing is not None:
             self._flushing.cancel()
+        self.pending = {}

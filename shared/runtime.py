@@ -33,6 +33,7 @@ from shared.http import TooLarge, add_operational_routes, limit_request_bodies
 from shared.kafka import ensure_topics, make_broker, make_producer
 from shared.logs import configure_logging
 from shared.migrations import migrate
+from shared.offsets import OffsetCommits
 from shared.outbox import OutboxRelay, Tx
 from shared.ratelimit import RateLimiter
 from shared.reference import load_reference
@@ -107,7 +108,7 @@ class ServiceRuntime:
     producer: AIOKafkaProducer | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _broker_ready: bool = False
-    _consumers: ConsumerContext | None = None
+    _offset_commits: list[OffsetCommits] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.settings.db_schema:
@@ -164,17 +165,16 @@ class ServiceRuntime:
             max_backoff=s.retry_max_backoff_seconds,
             before_ack=self.before_ack,
         )
-        self._consumers = ctx
-        self.subscribe_all(ctx)
+        self._offset_commits = self.subscribe_all(ctx)
         if self.subscriptions:
             await self.broker.start()
             self._broker_ready = True
         for job in self.background:
             self._tasks.append(asyncio.create_task(job(self), name=getattr(job, "__name__", "job")))
 
-    def subscribe_all(self, ctx: ConsumerContext) -> None:
+    def subscribe_all(self, ctx: ConsumerContext) -> list[OffsetCommits]:
         """Register every subscription with the broker, each in its group and at its pace."""
-        for sub in self.subscriptions:
+        return [
             subscribe(
                 self.broker,
                 ctx,
@@ -183,6 +183,8 @@ class ServiceRuntime:
                 sub.handler,
                 follower=sub.follower,
             )
+            for sub in self.subscriptions
+        ]
 
     def group_for(self, topic: str) -> str:
         """The consumer group this service reads the base topic ``topic`` under."""
@@ -222,13 +224,13 @@ class ServiceRuntime:
         if self.relay is not None:
             self.relay.stop()
         if self._broker_ready:
-            commits = self._consumers.offset_commits if self._consumers else []
             # Handled offsets go out while the consumers are still members of their groups,
             # so a clean restart reads nothing twice.
-            await asyncio.gather(*(c.close() for c in commits))
+            await asyncio.gather(*(c.close() for c in self._offset_commits))
             await self.broker.stop()
             self._broker_ready = False
-            await asyncio.gather(*(c.close() for c in commits))  # a batch that finished meanwhile
+            for commits in self._offset_commits:
+                commits.discard()  # a batch that finished during the stop: read again later
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

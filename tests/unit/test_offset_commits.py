@@ -97,3 +97,13 @@ async def test_close_sends_what_is_pending_and_nothing_after():
     assert consumer.commits == [{tp(0): 2}, {tp(0): 3}]
     await commits.close()
     assert len(consumer.commits) == 2
+
+
+async def test_discard_after_the_consumer_stopped_sends_nothing_later():
+    consumer = Consumer()
+    commits = OffsetCommits(0.05)
+    await commits.handled(consumer, [Record("t", 0, 1)])
+    await commits.handled(consumer, [Record("t", 0, 2)])  # arms the timer
+    commits.discard()
+    await asyncio.sleep(0.15)
+    assert consumer.commits == [{tp(0): 2}]
