@@ -92,7 +92,7 @@ from shared.events.envelope import encode, kafka_headers, make_event
 from shared.events.reports import AttributeValue
 from shared.geo import bounding_box, distance_m
 from shared.kafka import client_options, ensure_topics, make_producer
-from shared.offsets import OffsetCommits
+from shared.offsets import OffsetCommits, last_offsets
 from shared.reference import (
     AttributeType,
     Category,
@@ -899,7 +899,7 @@ async def _ack_after(
     if previous is not None:
         await previous
     # Committed as the services commit: explicit offsets, at most every commit interval.
-    await commits.handled(consumer, lasts)
+    await commits.handled(consumer, last_offsets(lasts))
 
 
 async def hop(source: str, target: str) -> None:

