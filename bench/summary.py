@@ -248,6 +248,11 @@ def service_rows(results: dict[str, dict[str, Any]]) -> list[Row]:
         "< 1 s",
         lambda d: (
             f"{_n(d.get('steady_publish_lag_p99_s'), 3)} s at {_n(d.get('steady_rate_per_s'))}/s"
+            + (
+                f", the {_n(d['timer_settle_ms'])} ms settle included"
+                if d.get("timer_settle_ms")
+                else ""
+            )
         ),
         lambda d: d.get("floor_p99_lag_met"),
     )

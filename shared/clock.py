@@ -86,6 +86,19 @@ class ManualClock:
         return 0.0
 
 
+def clock_span(clock: Clock, real_seconds: float) -> timedelta:
+    """The span of ``clock`` time that passes in ``real_seconds`` of wall-clock time.
+
+    For waits that exist in real time (a message on its way through the broker)
+    but are compared with clock instants. A manual clock moves only when told
+    to, so no span of it passes by itself: zero.
+    """
+    per_clock_second = clock.real_seconds(timedelta(seconds=1))
+    if per_clock_second <= 0:
+        return timedelta(0)
+    return timedelta(seconds=real_seconds / per_clock_second)
+
+
 def clock_from_settings(scale: float, start: str | None, anchor: float | None = None) -> Clock:
     if scale == 1.0 and start is None:
         return SystemClock()

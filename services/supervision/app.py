@@ -43,6 +43,7 @@ def build_with_scheduler(
         batch=settings.timer_batch,
         workers=settings.timer_workers,
         recheck_seconds=settings.timer_recheck_seconds,
+        settle_seconds=settings.timer_settle_seconds,
         contention_pause_seconds=settings.timer_contention_pause_seconds,
         max_backoff_seconds=settings.retry_max_backoff_seconds,
     )

@@ -11,7 +11,7 @@ TIMERS_ARMED = Gauge(
 TIMERS_FIRED = Counter("supervision_timers_fired_total", "Timers fired, by kind", ["kind"])
 FIRING_LAG = Histogram(
     "supervision_timer_firing_lag_seconds",
-    "Real seconds from a timer's due instant to the commit of its firing",
+    "Real seconds from a timer's due instant to the commit of its firing (its settle included)",
     ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )

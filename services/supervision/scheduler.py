@@ -19,6 +19,14 @@ real time) is the fail-over for timers another instance armed and then died
 with, and for timers armed behind its back (a bulk load). That costs a
 database query per re-check rather than a LISTEN connection per instance and
 a NOTIFY in every consumer transaction.
+
+A timer fires ``settle_seconds`` (real time) after its due instant, not at it.
+The facts that disarm a timer travel: a department signs for a case a moment
+before its deadline, and the sign-for passes through intake's outbox, the
+broker and this service's fetch before it reaches the case. Fired at the due
+instant, the timer would beat it and publish an overdue that never was, and
+scoring would count it against the department. The settle is how long such a
+fact may be on its way; the events still carry the due instant.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from services.supervision import metrics, store
 from services.supervision.domain.case import CaseState, Emission
 from services.supervision.domain.timers import Timer, fire_due
 from services.supervision.handlers import SOURCE, Supervision, count
-from shared.clock import Clock
+from shared.clock import Clock, clock_span
 from shared.events.envelope import make_event
 
 if TYPE_CHECKING:
@@ -63,6 +71,7 @@ class TimerScheduler:
         batch: int = 1000,
         workers: int = 2,
         recheck_seconds: float = 2.0,
+        settle_seconds: float = 0.0,
         contention_pause_seconds: float = 0.05,
         max_backoff_seconds: float = 5.0,
     ) -> None:
@@ -70,6 +79,7 @@ class TimerScheduler:
         self.batch = batch
         self.workers = workers
         self.recheck_seconds = recheck_seconds
+        self.settle_seconds = settle_seconds
         self.contention_pause_seconds = contention_pause_seconds
         self.max_backoff_seconds = max_backoff_seconds
         self._wake = asyncio.Event()
@@ -109,7 +119,7 @@ class TimerScheduler:
                     continue
                 async with runtime.db.acquire() as conn:
                     due = await store.next_due(conn)
-                if due is not None and due <= clock.now():
+                if due is not None and due <= self._fire_by(clock):
                     # Due yet not claimed: it came due just now (look again at once), or,
                     # the second time running, another instance holds it (let it finish).
                     if missed:
@@ -148,7 +158,7 @@ class TimerScheduler:
         rules = self.supervision.rules
         firing = Firing()
         async with runtime.transaction() as tx:
-            now = clock.now()
+            now = self._fire_by(clock)
             claimed = await store.claim_due(tx.conn, now, self.batch)
             firing.claimed = len(claimed)
             if not claimed:
@@ -192,6 +202,10 @@ class TimerScheduler:
         self._record(clock, firing.fired, emitted)
         return firing
 
+    def _fire_by(self, clock: Clock) -> datetime:
+        """Timers due at or before this instant have settled: nothing disarming them is on its way."""
+        return clock.now() - clock_span(clock, self.settle_seconds)
+
     def _record(self, clock: Clock, fired: list[Timer], emitted: list[Emission]) -> None:
         fired_at = clock.now()
         by_kind: dict[str, list[float]] = {}
@@ -218,7 +232,8 @@ class TimerScheduler:
         self._asleep = True
         waiters: list[asyncio.Task[object]] = [asyncio.create_task(self._wake.wait())]
         if due is not None:
-            waiters.append(asyncio.create_task(clock.sleep_until(due)))
+            settled = due + clock_span(clock, self.settle_seconds)
+            waiters.append(asyncio.create_task(clock.sleep_until(settled)))
         try:
             await asyncio.wait(
                 waiters, timeout=self.recheck_seconds, return_when=asyncio.FIRST_COMPLETED

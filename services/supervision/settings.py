@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shared.settings import ServiceSettings
 
@@ -19,9 +19,33 @@ class Settings(ServiceSettings):
         gt=0,
         description="longest real sleep between looks at the timers table (fail-over bound)",
     )
+    timer_settle_ms: int | None = Field(
+        default=None,
+        ge=0,
+        description="real milliseconds a timer waits past its due instant before it fires, so "
+        "that an action taken just before the deadline and still on its way (outbox relay, "
+        "broker, this service's fetch) reaches the case first and disarms it; default: the "
+        "follower fetch wait (how long such an event may wait here to be fetched) plus 100 ms",
+    )
     timer_contention_pause_seconds: float = Field(
         default=0.05, gt=0, description="pause when due timers are held by another instance"
     )
     gauge_refresh_seconds: float = Field(
         default=15.0, gt=0, description="how often the armed-timer and overdue gauges are counted"
     )
+
+    @model_validator(mode="after")
+    def _settle_covers_the_follower_wait(self) -> Settings:
+        # After the base validator: on a scaled clock the follower wait has shrunk already.
+        if self.timer_settle_ms is None:
+            self.timer_settle_ms = self.kafka.follower_fetch_max_wait_ms + SETTLE_MARGIN_MS
+        return self
+
+    @property
+    def timer_settle_seconds(self) -> float:
+        assert self.timer_settle_ms is not None  # set by the validator
+        return self.timer_settle_ms / 1000
+
+
+#: Beyond the follower fetch wait: the outbox relay's hand-off and the broker (a few ms each).
+SETTLE_MARGIN_MS = 100

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
-from shared.clock import ScaledClock
+from shared.clock import ScaledClock, SystemClock
 from tests.integration.conftest import kafka_settings
 from tests.integration.supervision.support import (
     describe,
@@ -141,3 +141,52 @@ async def test_a_late_case_climbs_the_ladder_once_per_rung_and_a_timely_one_gets
     timely = of_case(events, "timely")
     assert [e.type for e in timely] == ["case.closed"], "handled in time: no light at all"
     assert timely[0].data.on_time is True  # type: ignore[attr-defined]
+
+
+async def test_a_sign_for_sent_just_before_its_deadline_disarms_the_timer_it_races(
+    prefix, database_url, bootstrap
+):
+    """The timer waits its settle past the deadline, so the sign-for still on its way wins.
+
+    Both cases have the same sign-for deadline. "racer" is signed for 300 ms before
+    it, but the event is only sent once the deadline has passed, as a sign-for still
+    in intake's outbox or the broker would arrive. Fired at its due instant, its
+    timer would beat the sign-for and publish an overdue that never was (with
+    ``timer_settle_ms=0`` this test fails so). "silent" is never signed for: its
+    overdue comes, after the settle, dated at the deadline.
+    """
+    cfg = kafka_settings(bootstrap)
+    await make_topics(cfg, prefix)
+    clock = SystemClock()
+    service = runtime(prefix, database_url, bootstrap, clock=clock, timer_settle_ms=1500)
+    await service.start()
+    try:
+        await warm_up(cfg, prefix, database_url, clock.now())
+        t0 = clock.now()
+        limit = timedelta(seconds=2)
+        due = t0 + limit
+        await send(
+            cfg,
+            prefix,
+            "assignments",
+            [
+                dispatch("racer", t0, sign_for=limit, handle=HOUR),
+                dispatch("silent", t0, sign_for=limit, handle=HOUR),
+            ],
+        )
+        await clock.sleep_until(due + timedelta(milliseconds=100))
+        signed = due - timedelta(milliseconds=300)
+        await send(cfg, prefix, "feedback", [feedback("case.accepted", "racer", signed)])
+        await wait_for_events(
+            cfg, prefix, _has("silent", "case.overdue"), what="the silent case's overdue"
+        )
+        fired_at = clock.now()
+        events = await published(cfg, prefix)
+    finally:
+        await service.stop()
+
+    assert of_case(events, "racer") == [], "signed for in time: no overdue"
+    [overdue] = of_case(events, "silent")
+    assert describe(overdue) == ("case.overdue", "sign_for", None)
+    assert overdue.time == due, "dated at the deadline, not at the firing"
+    assert fired_at >= due + timedelta(milliseconds=1500), "fired only once settled"

@@ -1,0 +1,34 @@
+"""A timer's settle: how long past its due instant it waits for facts still on their way."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from services.supervision.settings import Settings
+from shared.clock import ManualClock, ScaledClock, SystemClock, clock_span
+from shared.settings import KafkaSettings
+
+START = datetime(2026, 11, 17, tzinfo=UTC)
+
+
+def test_a_real_wait_spans_more_clock_time_on_a_faster_clock():
+    assert clock_span(SystemClock(), 0.6) == timedelta(milliseconds=600)
+    assert clock_span(ScaledClock(1200, START), 0.2) == timedelta(minutes=4)
+    # A manual clock moves only when a test moves it: no span of it passes by itself.
+    assert clock_span(ManualClock(START), 0.6) == timedelta(0)
+
+
+def _settle(monkeypatch, **values: object) -> int | None:
+    for name in ("TIMER_SETTLE_MS", "KAFKA_FOLLOWER_FETCH_MAX_WAIT_MS", "CLOCK_SCALE"):
+        monkeypatch.delenv(name, raising=False)
+    return Settings(**values).timer_settle_ms  # type: ignore[arg-type]
+
+
+def test_the_settle_covers_the_follower_wait_unless_set(monkeypatch):
+    # The follower fetch wait is how long a fetched-late feedback event may wait here.
+    assert _settle(monkeypatch) == 600
+    assert _settle(monkeypatch, clock_scale=1200) == 200, "make run: the wait shrank to 100 ms"
+    assert _settle(monkeypatch, kafka=KafkaSettings(follower_fetch_max_wait_ms=50)) == 150
+    assert _settle(monkeypatch, timer_settle_ms=0) == 0
+    monkeypatch.setenv("TIMER_SETTLE_MS", "2500")
+    assert Settings().timer_settle_seconds == 2.5
