@@ -544,7 +544,7 @@ async def main() -> dict[str, object]:
         "arming": "COPY into the cases and timers tables (not through Kafka)",
         # The service's default: each timer waits this long past its due instant, for facts
         # still on their way (services/supervision/scheduler.py). The lags include it.
-        "timer_settle_ms": SupervisionSettings().timer_settle_ms,
+        "timer_settle_ms": round(SupervisionSettings().timer_settle_seconds * 1000),
         **{f"small_{k}": v for k, v in small.items()},
         **{k: v for k, v in full.items() if not k.startswith("_")},
         "rss_growth_from_10k_to_1m_armed_kb": full["rss_ready_kb"] - small["rss_ready_kb"],

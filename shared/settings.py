@@ -130,10 +130,11 @@ def follower_wait_for_clock(scale: float, wait_ms: int) -> int:
     """The followers' fetch wait on a clock running ``scale`` times faster than real time.
 
     On the development broker a follower runs up to its wait behind. At 1,200x a 500 ms
-    wait is ten simulated minutes: a department's sign-for sent in time could reach
-    supervision after its deadline had fired on the scaled clock. The lag is kept within
-    a simulated minute, but polls never come faster than every 100 ms (every consumer's
-    pace before the forward path and followers were told apart).
+    wait is ten simulated minutes of stale read model, timers armed late and scores
+    behind. The lag is kept within a simulated minute, but polls never come faster than
+    every 100 ms (every consumer's pace before the forward path and followers were told
+    apart). A sign-for racing its deadline is not this function's concern: supervision's
+    timer settle covers whatever the follower wait is.
     """
     return max(100, min(wait_ms, round(FOLLOWER_LAG_SIMULATED_MS / scale)))
 

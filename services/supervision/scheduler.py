@@ -227,7 +227,7 @@ class TimerScheduler:
         self._wake.clear()
 
     async def _sleep_until(self, clock: Clock, due: datetime | None) -> None:
-        """Until ``due`` on the clock, a wake-up, or the re-check, whichever comes first."""
+        """Until ``due`` has settled on the clock, a wake-up, or the re-check, whichever comes first."""
         self._sleeping_until = due
         self._asleep = True
         waiters: list[asyncio.Task[object]] = [asyncio.create_task(self._wake.wait())]

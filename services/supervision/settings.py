@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from shared.settings import ServiceSettings
 
@@ -34,17 +34,16 @@ class Settings(ServiceSettings):
         default=15.0, gt=0, description="how often the armed-timer and overdue gauges are counted"
     )
 
-    @model_validator(mode="after")
-    def _settle_covers_the_follower_wait(self) -> Settings:
-        # After the base validator: on a scaled clock the follower wait has shrunk already.
-        if self.timer_settle_ms is None:
-            self.timer_settle_ms = self.kafka.follower_fetch_max_wait_ms + SETTLE_MARGIN_MS
-        return self
-
     @property
     def timer_settle_seconds(self) -> float:
-        assert self.timer_settle_ms is not None  # set by the validator
-        return self.timer_settle_ms / 1000
+        """``timer_settle_ms`` in seconds, or its default from the follower fetch wait.
+
+        Derived, not stored: the follower wait it follows has already shrunk for a scaled
+        clock (``ServiceSettings``), and a copy of these settings derives it again.
+        """
+        if self.timer_settle_ms is not None:
+            return self.timer_settle_ms / 1000
+        return (self.kafka.follower_fetch_max_wait_ms + SETTLE_MARGIN_MS) / 1000
 
 
 #: Beyond the follower fetch wait: the outbox relay's hand-off and the broker (a few ms each).

@@ -18,10 +18,10 @@ def test_a_real_wait_spans_more_clock_time_on_a_faster_clock():
     assert clock_span(ManualClock(START), 0.6) == timedelta(0)
 
 
-def _settle(monkeypatch, **values: object) -> int | None:
+def _settle(monkeypatch, **values: object) -> int:
     for name in ("TIMER_SETTLE_MS", "KAFKA_FOLLOWER_FETCH_MAX_WAIT_MS", "CLOCK_SCALE"):
         monkeypatch.delenv(name, raising=False)
-    return Settings(**values).timer_settle_ms  # type: ignore[arg-type]
+    return round(Settings(**values).timer_settle_seconds * 1000)  # type: ignore[arg-type]
 
 
 def test_the_settle_covers_the_follower_wait_unless_set(monkeypatch):
