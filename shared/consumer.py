@@ -98,13 +98,17 @@ def _batch_reader(
 def subscribe(
     broker: KafkaBroker,
     ctx: ConsumerContext,
-    topic: str,
+    topics: str | Sequence[str],
     group_id: str,
     handler: BatchHandler,
     *,
     follower: bool = False,
 ) -> OffsetCommits:
-    """Register ``handler`` for the base topic ``topic`` under consumer group ``group_id``.
+    """Register ``handler`` for the base topic(s) ``topics`` under consumer group ``group_id``.
+
+    Several topics make one consumer whose batches mix them: a handler that folds every
+    topic into the same rows loads and saves a case once for the events of all of them
+    (a case's registration and dispatch, on two topics, usually meet in one batch).
 
     ``follower``: the subscription keeps the service's state in step with the topic but is
     not on a case's forward path, so it polls with the follower fetch wait (bigger batches,
@@ -112,12 +116,15 @@ def subscribe(
 
     Returns the subscription's offset commits, for its owner to close at stop.
     """
-    full_topic = ctx.topic_prefix + topic
+    bases = (topics,) if isinstance(topics, str) else tuple(topics)
+    full_topics = [ctx.topic_prefix + t for t in bases]
+    # What metrics and logs call the subscription: its topic, or its topics joined.
+    label = "+".join(full_topics)
     cfg = ctx.kafka
     fetch_max_wait_ms = cfg.follower_fetch_max_wait_ms if follower else cfg.fetch_max_wait_ms
 
     subscriber = broker.subscriber(
-        full_topic,
+        *full_topics,
         group_id=group_id,
         batch=True,
         ack_policy=AckPolicy.MANUAL,
@@ -129,7 +136,7 @@ def subscribe(
         heartbeat_interval_ms=cfg.heartbeat_interval_ms,
         decoder=_raw,
         parser=_lean_batch,
-        title=f"{ctx.service}:{topic}",
+        title=f"{ctx.service}:{'+'.join(bases)}",
     )
 
     subscriber.get_msg = _batch_reader(cfg)  # type: ignore[method-assign,assignment]
@@ -138,7 +145,7 @@ def subscribe(
     @subscriber
     async def consume(body: Any, msg: KafkaMessage) -> None:
         records: tuple[ConsumerRecord[bytes, bytes], ...] = tuple(msg.raw_message)
-        outcome = await handle_batch(ctx, full_topic, records, handler, group=group_id)
+        outcome = await handle_batch(ctx, label, records, handler, group=group_id)
         if outcome == "retry":
             await msg.nack()  # rewinds every partition of the batch to its first record
             return
@@ -172,16 +179,21 @@ async def handle_batch(
     handler: BatchHandler,
     group: str = "",
 ) -> str:
-    """Apply one batch exactly once; returns "done" or "retry" (after backing off)."""
+    """Apply one batch exactly once; returns "done" or "retry" (after backing off).
+
+    ``topic`` names the subscription in metrics and logs: its topic, or its topics joined
+    with ``+``. Each record is judged by the topic it came from.
+    """
     decoded: list[tuple[ConsumerRecord[bytes, bytes], Envelope]] = []
     poison: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
-    base = topic.removeprefix(ctx.topic_prefix)
+    prefix = ctx.topic_prefix
     for record in records:
         try:
             envelope = decode(record.value)
         except PoisonMessage as exc:
             poison.append((record, str(exc)))
             continue
+        base = record.topic.removeprefix(prefix)
         if envelope.topic != base:
             # A handler only knows its own topic's types; another's would be misread or dropped.
             poison.append((record, f"{envelope.type} belongs on {envelope.topic!r}, not {base!r}"))
@@ -189,7 +201,8 @@ async def handle_batch(
             decoded.append((record, envelope))
     metrics.BATCH_SIZE.labels(ctx.service, topic).observe(len(records))
     started = time.perf_counter()
-    key = (topic, records[0].partition, records[0].offset) if records else (topic, -1, -1)
+    first = records[0] if records else None
+    key = (first.topic, first.partition, first.offset) if first else (topic, -1, -1)
     try:
         await _apply(ctx, topic, group, decoded, poison, handler, isolate=False)
     except asyncio.CancelledError:
@@ -250,28 +263,31 @@ async def _apply(
 ) -> None:
     async with ctx.pool.acquire() as conn, conn.transaction():
         ids = [env.id for _, env in decoded] + [_poison_id(r) for r, _ in poison]
+        topics = [r.topic for r, _ in decoded] + [r.topic for r, _ in poison]
         # The ids inserted come back as one array, and only when some were not (a redelivery,
         # an id twice in the batch): most batches are all new, and thousands of returned rows
         # cost the service more than the insert costs Postgres.
         inserted = await conn.fetchval(
-            "WITH new AS (INSERT INTO inbox (event_id, topic) SELECT unnest($1::text[]), $2 "
+            "WITH new AS (INSERT INTO inbox (event_id, topic) "
+            "SELECT * FROM unnest($1::text[], $2::text[]) "
             "ON CONFLICT DO NOTHING RETURNING event_id) "
             "SELECT CASE WHEN count(*) < cardinality($1::text[]) "
             "THEN coalesce(array_agg(event_id), '{}') END "
             "FROM new",
             ids,
-            topic,
+            topics,
         )
         fresh_ids = set(ids if inserted is None else inserted)
         tx = Tx(conn, ctx.topic_prefix)
         # Counted once the transaction commits: an attempt rolled back and tried again
         # (one event at a time, or after an outage) must not count its poison twice.
-        poisoned = dead = 0
+        poisoned: Counter[str] = Counter()
+        dead: Counter[str] = Counter()
         for record, reason in poison:
             if _poison_id(record) in fresh_ids:
                 tx.emit_raw(_dead_letter(record, group, "PoisonMessage", reason, attempt=1))
-                poisoned += 1
-                dead += 1
+                poisoned[record.topic] += 1
+                dead[record.topic] += 1
         fresh: list[tuple[ConsumerRecord[bytes, bytes], Envelope]] = []
         for record, env in decoded:
             # The same id twice in one batch (a producer retry) is also a duplicate.
@@ -308,17 +324,22 @@ async def _apply(
                             record, group, type(exc).__name__, str(exc), attempt=2, exc=exc
                         )
                     )
-                    dead += 1
+                    dead[record.topic] += 1
         await tx.flush()
     tx.run_committed()
-    if poisoned:
-        metrics.EVENTS_FAILED.labels(ctx.service, topic, "poison").inc(poisoned)
-    if dead:
-        metrics.DLQ_MESSAGES.labels(ctx.service, topic).inc(dead)
+    # Per topic of origin, whatever the subscription: dashboards read them by topic.
+    for source, count in poisoned.items():
+        metrics.EVENTS_FAILED.labels(ctx.service, source, "poison").inc(count)
+    for source, count in dead.items():
+        metrics.DLQ_MESSAGES.labels(ctx.service, source).inc(count)
     if duplicates:
-        metrics.EVENTS_DUPLICATE.labels(ctx.service, topic).inc(duplicates)
-    for event_type, count in Counter([env.type for _, env in fresh]).items():
-        metrics.EVENTS_IN.labels(ctx.service, topic, event_type).inc(count)
+        fresh_records = {id(r) for r, _ in fresh}
+        for source, count in Counter(
+            r.topic for r, _ in decoded if id(r) not in fresh_records
+        ).items():
+            metrics.EVENTS_DUPLICATE.labels(ctx.service, source).inc(count)
+    for (source, event_type), count in Counter([(r.topic, env.type) for r, env in fresh]).items():
+        metrics.EVENTS_IN.labels(ctx.service, source, event_type).inc(count)
 
 
 def _dead_letter(

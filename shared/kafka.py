@@ -13,7 +13,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import CommitFailedError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 from faststream.kafka import KafkaBroker
 from faststream.security import (
@@ -214,3 +214,46 @@ async def read_to_end(
                 yield tp, records
             if await consumer.position(tp) >= ends[tp]:
                 remaining.discard(tp)
+
+
+async def adopt_offsets(
+    cfg: KafkaSettings, group: str, earlier: dict[str, str]
+) -> dict[TopicPartition, int]:
+    """Start a new consumer group where the groups it replaces left off; returns what it took.
+
+    ``earlier`` maps each topic to the group that read it before (a service that merged its
+    per-topic groups into one). Done only while ``group`` has committed nothing at all, so
+    it happens once, on the first start after the upgrade; without it the new group would
+    read every topic again from the start (harmless, the inboxes drop it all, but days of
+    reading on a long retention). A commit refused because an instance of the new group
+    joined meanwhile means that instance adopted them already.
+    """
+    options = client_options(cfg)
+    new = AIOKafkaConsumer(group_id=group, enable_auto_commit=False, **options)
+    await new.start()
+    try:
+        tps = await partitions_of(new, sorted(earlier))
+        for tp in tps:
+            if await new.committed(tp) is not None:
+                return {}
+        carried: dict[TopicPartition, int] = {}
+        for old_group in sorted(set(earlier.values())):
+            old = AIOKafkaConsumer(group_id=old_group, enable_auto_commit=False, **options)
+            await old.start()
+            try:
+                for tp in tps:
+                    if earlier[tp.topic] == old_group:
+                        offset = await old.committed(tp)
+                        if offset is not None:
+                            carried[tp] = offset
+            finally:
+                await old.stop()
+        if carried:
+            new.assign(list(carried))
+            try:
+                await new.commit(carried)
+            except CommitFailedError:
+                return {}
+        return carried
+    finally:
+        await new.stop()

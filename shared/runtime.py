@@ -30,7 +30,7 @@ from shared.clock import Clock, clock_from_settings
 from shared.consumer import BatchHandler, ConsumerContext, subscribe
 from shared.db import create_pool
 from shared.http import TooLarge, add_operational_routes, limit_request_bodies
-from shared.kafka import ensure_topics, make_broker, make_producer
+from shared.kafka import adopt_offsets, ensure_topics, make_broker, make_producer
 from shared.logs import configure_logging
 from shared.migrations import migrate
 from shared.offsets import OffsetCommits
@@ -80,12 +80,21 @@ Background = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
 
 @dataclass
 class Subscription:
-    topic: str  # base name, without prefix
+    #: base name(s), without prefix; several make one consumer whose batches mix them
+    topic: str | tuple[str, ...]
     handler: BatchHandler
     group_suffix: str = ""
     # Not on a case's forward path (report → case → department): polls with the follower
     # fetch wait, trading a few hundred milliseconds for bigger batches (shared.consumer).
     follower: bool = False
+
+    #: base topic -> the group suffix that read it before it joined this subscription's group;
+    #: the new group starts where those left off (shared.kafka.adopt_offsets)
+    replaces: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return (self.topic,) if isinstance(self.topic, str) else self.topic
 
 
 @dataclass
@@ -166,6 +175,7 @@ class ServiceRuntime:
             before_ack=self.before_ack,
         )
         self._offset_commits = self.subscribe_all(ctx)
+        await self.adopt_earlier_offsets()
         if self.subscriptions:
             await self.broker.start()
             self._broker_ready = True
@@ -179,18 +189,38 @@ class ServiceRuntime:
                 self.broker,
                 ctx,
                 sub.topic,
-                self.group_for(sub.topic),
+                self.group_for(sub.topics[0]),
                 sub.handler,
                 follower=sub.follower,
             )
             for sub in self.subscriptions
         ]
 
+    async def adopt_earlier_offsets(self) -> None:
+        """Groups that replace earlier ones start where those left off (once, after an upgrade)."""
+        s = self.settings
+        for sub in self.subscriptions:
+            if not sub.replaces:
+                continue
+            group = self.group_for(sub.topics[0])
+            earlier = {
+                s.topic_prefix + topic: f"{s.topic_prefix}{s.service_name}{suffix}"
+                for topic, suffix in sub.replaces.items()
+            }
+            carried = await adopt_offsets(s.kafka, group, earlier)
+            if carried:
+                log.info(
+                    "group %s starts where %s left off (%d partitions)",
+                    group,
+                    ", ".join(sorted(set(earlier.values()))),
+                    len(carried),
+                )
+
     def group_for(self, topic: str) -> str:
         """The consumer group this service reads the base topic ``topic`` under."""
         s = self.settings
         for sub in self.subscriptions:
-            if sub.topic == topic:
+            if topic in sub.topics:
                 return f"{s.topic_prefix}{s.service_name}{sub.group_suffix}"
         raise ValueError(f"{s.service_name} does not consume {topic!r}")
 
