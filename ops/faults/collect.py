@@ -28,6 +28,7 @@ from services.scoring import recompute as scoring_recompute
 from services.scoring.app import TOPICS as SCORING_TOPICS
 from services.scoring.settings import Settings as ScoringSettings
 from services.supervision import store as supervision_store
+from services.supervision.app import TOPICS as SUPERVISION_TOPICS
 from services.supervision.domain.rules import Rules
 from services.supervision.domain.timers import armed_timers
 from shared.calendar import WorkCalendar
@@ -45,13 +46,13 @@ from shared.topics import DLQ_SUFFIX, TOPICS
 
 MARKER = re.compile(rb"faults-poison-[0-9a-z]+-[0-9]+")
 
-#: Every consumer group of the four services, and the base topic it reads.
-GROUPS: dict[str, str] = {
-    "intake": "reports",
-    **{f"intake.{t}": t for t in READ_MODEL_TOPICS},
-    **{f"dispatch.{t}": t for t in DISPATCH_TOPICS},
-    **{f"supervision.{t}": t for t in ("cases", "assignments", "feedback")},
-    **{f"scoring.{t}": t for t in SCORING_TOPICS},
+#: Every consumer group of the four services, and the base topics it reads.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "intake": ("reports",),
+    **{f"intake.{t}": (t,) for t in READ_MODEL_TOPICS},
+    **{f"dispatch.{t}": (t,) for t in DISPATCH_TOPICS},
+    "supervision": SUPERVISION_TOPICS,
+    "scoring": SCORING_TOPICS,
 }
 
 
@@ -106,12 +107,15 @@ async def committed(
         await consumer.stop()
 
 
-async def lag(cfg: KafkaSettings, prefix: str, groups: dict[str, str] = GROUPS) -> dict[str, int]:
+async def lag(
+    cfg: KafkaSettings, prefix: str, groups: dict[str, tuple[str, ...]] = GROUPS
+) -> dict[str, int]:
     """Messages each consumer group has not committed yet, by group."""
-    ends = await end_offsets(cfg, sorted({prefix + t for t in groups.values()}))
+    ends = await end_offsets(cfg, sorted({prefix + t for ts in groups.values() for t in ts}))
     out: dict[str, int] = {}
-    for group, topic in groups.items():
-        tps = [tp for tp in ends if tp.topic == prefix + topic]
+    for group, topics in groups.items():
+        names = {prefix + t for t in topics}
+        tps = [tp for tp in ends if tp.topic in names]
         done = await committed(cfg, prefix + group, tps)
         out[group] = sum(max(0, ends[tp] - done[tp]) for tp in tps)
     return out

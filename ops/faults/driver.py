@@ -206,7 +206,7 @@ class FaultRun:
         # Scoring last: it publishes nothing the others read, so once it has caught up
         # with what the others published before they stopped, a recompute must match.
         await asyncio.to_thread(self._stop, ["intake", "dispatch", "supervision"])
-        scoring_groups = {g for g in collect.GROUPS if g.startswith("scoring.")}
+        scoring_groups = {g for g in collect.GROUPS if g.split(".")[0] == "scoring"}
         _, scoring_lag = await self._wait_drained(scoring_groups, 60)
         await asyncio.to_thread(self._stop, ["scoring"])
         self.report.seconds["stopped"] = self.elapsed()

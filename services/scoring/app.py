@@ -19,6 +19,9 @@ SCHEMA = "scoring"
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The topics scoring follows; one handler folds them all.
 TOPICS = ("cases", "assignments", "feedback", "supervision")
+#: Until 2026-12 each topic had a group of its own (``<service>.<topic>``); the one group
+#: starts where they left off.
+EARLIER_GROUPS = {topic: f".{topic}" for topic in TOPICS}
 
 
 @dataclass
@@ -50,12 +53,11 @@ def build(
         settings=settings,
         schema=SCHEMA,
         migrations_dir=MIGRATIONS,
-        # A consumer group per topic: members of one group on different topics
-        # would rebalance each other on every join. Followers: scores are read by the day.
-        subscriptions=[
-            Subscription(topic, handler, group_suffix=f".{topic}", follower=True)
-            for topic in TOPICS
-        ],
+        # One consumer on every topic, in the service's own group: a case's registration and
+        # dispatch (two topics) mostly meet in one batch, so its fact is loaded, folded and
+        # saved once for both, and the group rebalances once when an instance joins.
+        # A follower: scores are read by the day.
+        subscriptions=[Subscription(TOPICS, handler, follower=True, replaces=EARLIER_GROUPS)],
         app=app,
         background=[Publisher(context).run],
         context=context,

@@ -1,4 +1,4 @@
-"""Supervision's consumers: each batch of ``cases``, ``assignments`` or ``feedback`` events,
+"""Supervision's consumer: each batch of ``cases``, ``assignments`` and ``feedback`` events,
 in the consumer's one transaction: lock the cases -> domain decision -> save the cases,
 re-sync their timers, emit.
 
@@ -88,72 +88,56 @@ class Supervision:
 
     # -- the consumers --------------------------------------------------------------
 
-    async def handle_cases(self, tx: Tx, events: Sequence[Envelope]) -> None:
-        """``case.registered``: learn the place and catch bounce-backs; the rest is intake's."""
-        registered = [e for e in events if isinstance(e.data, CaseRegistered)]
-        if not registered:
-            return
-        before = await store.lock_cases(tx.conn, (e.subject for e in registered))
-        states = dict(before)
-        # The bounce-back candidates of every case registered here, in one look-up: what
-        # it reads (closed cases) does not change in this batch, rebounds aside (below).
-        searches: dict[str, Search] = {}
-        for env in registered:
-            data = env.data
-            assert isinstance(data, CaseRegistered)
-            if states[data.case_id].registered_at is None and data.case_id not in searches:
-                searches[data.case_id] = self._search(data)
-        candidates = await store.closed_candidates(tx.conn, list(searches.values()))
-        emissions: list[Emission] = []
-        for env in registered:
-            data = env.data
-            assert isinstance(data, CaseRegistered)
-            state = states[data.case_id]
-            if state.registered_at is None:
-                state = domain.on_registered(state, data)
-                found = candidates.get(data.case_id)
-                if found:
-                    search = searches[data.case_id]
-                    state, rebound = await self._rebound(tx.conn, state, data, search, found)
-                    if rebound is not None:
-                        emissions.append(rebound)
-            states[data.case_id] = state
-        await self._save(tx, before, states, emissions)
+    async def handle(self, tx: Tx, events: Sequence[Envelope]) -> None:
+        """One batch of ``cases``, ``assignments`` and ``feedback`` events, in any mix.
 
-    async def handle_assignments(self, tx: Tx, events: Sequence[Envelope]) -> None:
-        """Dispatches arm (and re-arm) the timers; an escalation leaves nobody to chase."""
-        relevant = [
-            e
-            for e in events
-            if isinstance(e.data, (CaseDispatched, CaseRedispatched, CaseEscalated))
-        ]
+        Each case is locked, folded and saved once for all its events in the batch: its
+        registration and dispatch (two topics) mostly arrive together. Events of one case
+        may come in any order across topics; the fold does not depend on it.
+        """
+        relevant = [e for e in events if isinstance(e.data, _HANDLED)]
         if not relevant:
             return
         rules = self.rules
         before = await store.lock_cases(tx.conn, (e.subject for e in relevant))
         states = dict(before)
+        # The bounce-back candidates of every case registered here, in one look-up: what
+        # it reads (closed cases) does not change in this batch, rebounds aside (below).
+        searches: dict[str, Search] = {}
+        for env in relevant:
+            data = env.data
+            if (
+                isinstance(data, CaseRegistered)
+                and states[data.case_id].registered_at is None
+                and data.case_id not in searches
+            ):
+                searches[data.case_id] = self._search(data)
+        candidates = await store.closed_candidates(tx.conn, list(searches.values()))
         emissions: list[Emission] = []
         for env in relevant:
             data = env.data
             state = states[env.subject]
+            if isinstance(data, CaseRegistered):
+                # Learn the place and catch bounce-backs; the rest of a registration is intake's.
+                if state.registered_at is None:
+                    state = domain.on_registered(state, data)
+                    found = candidates.get(data.case_id)
+                    if found:
+                        search = searches[data.case_id]
+                        state, rebound = await self._rebound(tx.conn, state, data, search, found)
+                        if rebound is not None:
+                            emissions.append(rebound)
+                states[env.subject] = state
+                continue
             if isinstance(data, (CaseDispatched, CaseRedispatched)):
+                # Dispatches arm (and re-arm) the timers.
                 outcome = domain.on_dispatched(state, data, rules)
-            else:
+            elif isinstance(data, CaseEscalated):
+                # An escalation leaves nobody to chase.
                 outcome = Outcome(domain.on_escalated(state, env.time))
-            states[env.subject] = outcome.state
-            emissions.extend(outcome.emissions)
-        await self._save(tx, before, states, emissions)
-
-    async def handle_feedback(self, tx: Tx, events: Sequence[Envelope]) -> None:
-        """What happened on the ground stops clocks, starts verification, closes or reworks."""
-        relevant = [e for e in events if isinstance(e.data, _FEEDBACK)]
-        if not relevant:
-            return
-        before = await store.lock_cases(tx.conn, (e.subject for e in relevant))
-        states = dict(before)
-        emissions: list[Emission] = []
-        for env in relevant:
-            outcome = self._feedback(states[env.subject], env)
+            else:
+                # What happened on the ground stops clocks, starts verification, closes or reworks.
+                outcome = self._feedback(state, env)
             states[env.subject] = outcome.state
             emissions.extend(outcome.emissions)
         await self._save(tx, before, states, emissions)
@@ -277,6 +261,8 @@ _FEEDBACK = (
     CaseParked,
     CaseUnparked,
 )
+#: The event data supervision acts on; the rest of its topics' events are others' business.
+_HANDLED = (CaseRegistered, CaseDispatched, CaseRedispatched, CaseEscalated, *_FEEDBACK)
 
 
 def count(emissions: Sequence[Emission]) -> None:

@@ -144,7 +144,7 @@ async def _start(
     await create_topics(settings.kafka, prefix, sorted(set(topics)), partitions=2)
     runtime = build_service(name, settings)
     runtime.clock = ManualClock(T0)
-    handlers = {sub.topic: sub.handler for sub in runtime.subscriptions}
+    handlers = {topic: sub.handler for sub in runtime.subscriptions for topic in sub.topics}
     if not online:
         runtime.subscriptions = []
         runtime.background = []

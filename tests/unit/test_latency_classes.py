@@ -82,11 +82,6 @@ def test_only_a_report_becoming_a_case_and_a_case_reaching_its_department_are_fo
         "intake.supervision",
         "dispatch.feedback",
         "dispatch.supervision",
-        "supervision.cases",
-        "supervision.assignments",
-        "supervision.feedback",
-        "scoring.cases",
-        "scoring.assignments",
-        "scoring.feedback",
-        "scoring.supervision",
+        "supervision",
+        "scoring",
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections import Counter
 
 import pytest
@@ -50,6 +51,19 @@ def test_a_rewind_moves_each_partition_back_by_its_share_and_never_below_zero():
         rewound({0: 1}, 0)
 
 
+def test_the_audit_watches_every_group_the_services_consume_under(monkeypatch):
+    """The drain and lag checks read the groups and topics each service names for itself."""
+    from ops.faults.collect import GROUPS, group_of
+
+    monkeypatch.delenv("TOPIC_PREFIX", raising=False)
+    named = {}
+    for service in ("intake", "dispatch", "supervision", "scoring"):
+        runtime = importlib.import_module(f"services.{service}.app").build()
+        for sub in runtime.subscriptions:
+            named[group_of(service, sub.topics[0])] = sub.topics
+    assert named == GROUPS
+
+
 def test_the_rewound_group_is_the_one_the_service_consumes_under(monkeypatch):
     """The fault driver rewinds the group each service names for itself, prefix included."""
     from ops.faults.collect import group_of
@@ -57,7 +71,8 @@ def test_the_rewound_group_is_the_one_the_service_consumes_under(monkeypatch):
     monkeypatch.delenv("TOPIC_PREFIX", raising=False)
     assert group_of("intake", "reports") == "intake"
     assert group_of("intake", "assignments") == "intake.assignments"
-    assert group_of("scoring", "cases") == "scoring.cases"
+    assert group_of("scoring", "cases") == "scoring"
+    assert group_of("supervision", "feedback") == "supervision"
     monkeypatch.setenv("TOPIC_PREFIX", "t1_")
     assert group_of("dispatch", "feedback") == "t1_dispatch.feedback"
     with pytest.raises(ValueError, match="dispatch does not consume 'reports'"):

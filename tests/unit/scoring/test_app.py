@@ -9,10 +9,10 @@ from services.scoring.settings import Settings
 from shared.reference import ReferenceDataError
 
 
-def test_build_subscribes_each_topic_in_its_own_group_and_touches_nothing():
+def test_build_subscribes_every_topic_in_one_group_and_touches_nothing():
     runtime = build(Settings(reference_data_dir="/no/such/folder"))  # not read when building
-    assert [(s.topic, s.group_suffix) for s in runtime.subscriptions] == [
-        (t, f".{t}") for t in TOPICS
+    assert [(s.topics, runtime.group_for(s.topics[0])) for s in runtime.subscriptions] == [
+        (TOPICS, "scoring")
     ]
     assert runtime.app is not None
     paths = set(runtime.app.openapi()["paths"])
