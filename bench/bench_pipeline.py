@@ -1073,7 +1073,9 @@ async def batch_sizes(ports: dict[str, int]) -> dict[str, dict[str, float]]:
                 if family.name != "event_batch_size":
                     continue
                 for sample in family.samples:
-                    topic = sample.labels.get("topic", "?").split("_", 1)[-1]
+                    # The run's prefix off every topic of a subscription ("p_cases+p_feedback").
+                    label = sample.labels.get("topic", "?")
+                    topic = "+".join(t.split("_", 1)[-1] for t in label.split("+"))
                     if sample.name.endswith("_sum"):
                         sums[topic] = sample.value
                     elif sample.name.endswith("_count"):

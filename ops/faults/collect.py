@@ -22,7 +22,7 @@ from ops.faults.audit import (
     PoisonSent,
     Verdict,
 )
-from services.dispatch.app import TOPICS as DISPATCH_TOPICS
+from services.dispatch.app import FOLLOWED as DISPATCH_FOLLOWED
 from services.intake.app import READ_MODEL_TOPICS
 from services.scoring import recompute as scoring_recompute
 from services.scoring.app import TOPICS as SCORING_TOPICS
@@ -49,8 +49,9 @@ MARKER = re.compile(rb"faults-poison-[0-9a-z]+-[0-9]+")
 #: Every consumer group of the four services, and the base topics it reads.
 GROUPS: dict[str, tuple[str, ...]] = {
     "intake": ("reports",),
-    **{f"intake.{t}": (t,) for t in READ_MODEL_TOPICS},
-    **{f"dispatch.{t}": (t,) for t in DISPATCH_TOPICS},
+    "intake.followers": READ_MODEL_TOPICS,
+    "dispatch.cases": ("cases",),
+    "dispatch.followers": DISPATCH_FOLLOWED,
     "supervision": SUPERVISION_TOPICS,
     "scoring": SCORING_TOPICS,
 }

@@ -17,8 +17,12 @@ from shared.runtime import ServiceRuntime, Subscription
 
 SCHEMA = "dispatch"
 MIGRATIONS = Path(__file__).parent / "migrations"
-#: Topics dispatch follows; each its own consumer group, so a rebalance of one stalls no other.
+#: Topics dispatch reads: ``cases`` on the forward path, the others as a follower.
 TOPICS = ("cases", "feedback", "supervision")
+FOLLOWED = TOPICS[1:]
+#: Until 2026-12 each followed topic had a group of its own (``dispatch.<topic>``); the one
+#: group starts where they left off.
+EARLIER_GROUPS = {topic: f".{topic}" for topic in FOLLOWED}
 
 
 @dataclass
@@ -57,10 +61,13 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
     runtime = DispatchRuntime(settings=settings, schema=SCHEMA, migrations_dir=MIGRATIONS, app=app)
     handler = batch_handler(runtime)
     runtime.subscriptions = [
-        # A registered case reaching its department is the loop's forward path; returns,
-        # rework and escalations follow the feedback and supervision topics.
-        Subscription(topic, handler, group_suffix=f".{topic}", follower=topic != "cases")
-        for topic in TOPICS
+        # A registered case reaching its department is the loop's forward path, in a group of
+        # its own so nothing else holds it up; returns, rework and escalations follow the
+        # feedback and supervision topics, in one consumer (each fetch stream costs the broker).
+        Subscription("cases", handler, group_suffix=".cases"),
+        Subscription(
+            FOLLOWED, handler, group_suffix=".followers", follower=True, replaces=EARLIER_GROUPS
+        ),
     ]
     api.install(app, runtime)
     return runtime

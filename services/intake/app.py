@@ -1,8 +1,8 @@
 """Wiring of the intake service: its schema, migrations, subscriptions and HTTP app.
 
-Four subscriptions, each its own consumer group so a backlog on one topic
-never holds up another: ``reports`` (registration) and ``assignments``,
-``feedback``, ``supervision`` (the case read model).
+Two subscriptions, each its own consumer group so a backlog on one never holds
+up the other: ``reports`` (registration, the forward path) and ``assignments``,
+``feedback``, ``supervision`` together (the case read model, a follower).
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from shared.runtime import ServiceRuntime, Subscription
 SCHEMA = "intake"
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_MODEL_TOPICS = ("assignments", "feedback", "supervision")
+#: Until 2026-12 each read-model topic had a group of its own (``intake.<topic>``); the one
+#: group starts where they left off.
+EARLIER_GROUPS = {topic: f".{topic}" for topic in READ_MODEL_TOPICS}
 
 
 class IntakeRuntime(ServiceRuntime):
@@ -33,11 +36,17 @@ class IntakeRuntime(ServiceRuntime):
 def build(settings: Settings | None = None) -> ServiceRuntime:
     settings = settings or Settings()
     intake = Intake(settings)
-    subscriptions = [Subscription("reports", intake.on_reports)]
-    subscriptions += [
-        # The read model follows the loop; nothing downstream waits on it.
-        Subscription(topic, intake.on_case_events, group_suffix=f".{topic}", follower=True)
-        for topic in READ_MODEL_TOPICS
+    subscriptions = [
+        Subscription("reports", intake.on_reports),
+        # The read model follows the loop; nothing downstream waits on it. One consumer for
+        # its three topics: each fetch stream costs the broker, busy or idle.
+        Subscription(
+            READ_MODEL_TOPICS,
+            intake.on_case_events,
+            group_suffix=".followers",
+            follower=True,
+            replaces=EARLIER_GROUPS,
+        ),
     ]
     runtime = IntakeRuntime(
         settings=settings,

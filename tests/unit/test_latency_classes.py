@@ -77,11 +77,8 @@ def test_only_a_report_becoming_a_case_and_a_case_reaching_its_department_are_fo
     followers = {group for group, wait in waits.items() if wait == 733}
     assert forward == {"intake", "dispatch.cases"}
     assert followers == {
-        "intake.assignments",
-        "intake.feedback",
-        "intake.supervision",
-        "dispatch.feedback",
-        "dispatch.supervision",
+        "intake.followers",
+        "dispatch.followers",
         "supervision",
         "scoring",
     }

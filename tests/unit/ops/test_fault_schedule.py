@@ -70,10 +70,10 @@ def test_the_rewound_group_is_the_one_the_service_consumes_under(monkeypatch):
 
     monkeypatch.delenv("TOPIC_PREFIX", raising=False)
     assert group_of("intake", "reports") == "intake"
-    assert group_of("intake", "assignments") == "intake.assignments"
+    assert group_of("intake", "assignments") == "intake.followers"
     assert group_of("scoring", "cases") == "scoring"
     assert group_of("supervision", "feedback") == "supervision"
     monkeypatch.setenv("TOPIC_PREFIX", "t1_")
-    assert group_of("dispatch", "feedback") == "t1_dispatch.feedback"
+    assert group_of("dispatch", "feedback") == "t1_dispatch.followers"
     with pytest.raises(ValueError, match="dispatch does not consume 'reports'"):
         group_of("dispatch", "reports")
