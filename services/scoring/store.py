@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 from pydantic_core import from_json, to_json
 
-from services.scoring.domain.facts import CaseFact, Closure, Dispatch, Rating
+from services.scoring.domain.facts import CaseFact, Closure, Dispatch, Overdue, Rating
 from services.scoring.domain.figures import FIGURES, Figures, UnitKey, UnitType
 from shared.periods import Period
 
@@ -58,6 +58,11 @@ def _fact_from_row(row: asyncpg.Record) -> CaseFact:
         area_hint=row["area_hint"],
         dispatches=dispatches,
         acceptances=tuple(map(instant, history.get("acceptances", ()))),
+        handlings=tuple(map(instant, history.get("handlings", ()))),
+        overdues=tuple(
+            Overdue(instant(at), timer, instant(deadline), number)
+            for at, timer, deadline, number in history.get("overdues", ())
+        ),
         overdue_at=row["overdue_at"],
         rework_orders=row["rework_orders"],
         verification_failures=tuple(history.get("verification_failures", ())),
@@ -136,6 +141,8 @@ def fact_records(
         if (
             fact.dispatches is not was.dispatches
             or fact.acceptances is not was.acceptances
+            or fact.handlings is not was.handlings
+            or fact.overdues is not was.overdues
             or fact.verification_failures is not was.verification_failures
         ):
             mask |= _HISTORY
@@ -145,6 +152,8 @@ def fact_records(
                     (d.at, d.number, d.department, d.sign_for, d.handle) for d in fact.dispatches
                 ],
                 "acceptances": fact.acceptances,
+                "handlings": fact.handlings,
+                "overdues": fact.overdues,
                 "verification_failures": fact.verification_failures,
             }
             record["first_dispatched_at"] = first.at if first else None

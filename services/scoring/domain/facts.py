@@ -26,6 +26,7 @@ from shared.events import (
     CaseAccepted,
     CaseClosed,
     CaseDispatched,
+    CaseHandled,
     CaseMerged,
     CaseOverdue,
     CaseRated,
@@ -46,6 +47,7 @@ FACT_EVENT_TYPES = frozenset(
         CaseDispatched.event_type,
         CaseRedispatched.event_type,
         CaseAccepted.event_type,
+        CaseHandled.event_type,
         CaseOverdue.event_type,
         CaseReworkOrdered.event_type,
         CaseVerificationFailed.event_type,
@@ -78,6 +80,15 @@ class Closure(NamedTuple):
     handle_deadline: datetime
 
 
+class Overdue(NamedTuple):
+    """A red light supervision showed: when, for which limit, its deadline, which dispatch."""
+
+    at: datetime
+    timer: str  # sign_for | handle | verify
+    deadline: datetime
+    dispatch_number: int
+
+
 class Rating(NamedTuple):
     rated_at: datetime
     event_id: str
@@ -96,6 +107,11 @@ class CaseFact:
     area_hint: str | None = None
     dispatches: tuple[Dispatch, ...] = ()
     acceptances: tuple[datetime, ...] = ()
+    #: when the case was handled (case.handled), each time
+    handlings: tuple[datetime, ...] = ()
+    #: every red light shown, judged against the steps' event times (:func:`_judge_overdue`)
+    overdues: tuple[Overdue, ...] = ()
+    #: the first red light that stands: the department's step was not done by its deadline
     overdue_at: datetime | None = None
     rework_orders: int = 0
     #: ids of the verification_failed events, so a repeated event counts once
@@ -153,6 +169,8 @@ def _replace(fact: CaseFact, **changes: Any) -> CaseFact:
         get("area_hint", fact.area_hint),
         get("dispatches", fact.dispatches),
         get("acceptances", fact.acceptances),
+        get("handlings", fact.handlings),
+        get("overdues", fact.overdues),
         get("overdue_at", fact.overdue_at),
         get("rework_orders", fact.rework_orders),
         get("verification_failures", fact.verification_failures),
@@ -209,17 +227,62 @@ def _on_merged(fact: CaseFact, event: Envelope, data: CaseMerged) -> CaseFact:
 def _on_dispatched(
     fact: CaseFact, event: Envelope, data: CaseDispatched | CaseRedispatched
 ) -> CaseFact:
-    return _with_dispatch(fact, data)
+    return _judge_overdue(_with_dispatch(fact, data))
 
 
 def _on_accepted(fact: CaseFact, event: Envelope, data: CaseAccepted) -> CaseFact:
     if event.time in fact.acceptances:
         return fact
-    return _replace(fact, acceptances=tuple(sorted((*fact.acceptances, event.time))))
+    return _judge_overdue(
+        _replace(fact, acceptances=tuple(sorted((*fact.acceptances, event.time))))
+    )
+
+
+def _on_handled(fact: CaseFact, event: Envelope, data: CaseHandled) -> CaseFact:
+    if event.time in fact.handlings:
+        return fact
+    return _judge_overdue(_replace(fact, handlings=tuple(sorted((*fact.handlings, event.time)))))
 
 
 def _on_overdue(fact: CaseFact, event: Envelope, data: CaseOverdue) -> CaseFact:
-    return _replace(fact, overdue_at=_earliest(fact.overdue_at, event.time))
+    overdue = Overdue(event.time, data.timer, data.deadline, data.dispatch_number)
+    if overdue in fact.overdues:
+        return fact
+    return _judge_overdue(_replace(fact, overdues=tuple(sorted((*fact.overdues, overdue)))))
+
+
+def _judge_overdue(fact: CaseFact) -> CaseFact:
+    """``overdue_at`` from the red lights that stand, judged by event time, not arrival.
+
+    Supervision shows a light when a limit passes and the step has not *arrived*; a
+    sign-for or handling done in time can still be on its way (a backlog, an outage, the
+    broker), and the light is then wrong. A light stands unless its dispatch's step was done
+    by the deadline: signed for or handled, for ``sign_for``; handled, for ``handle``.
+    ``verify`` is the inspector's limit, not the department's, and never counts here.
+    Facts saved before lights were kept have ``overdue_at`` alone, which is left as it was.
+    """
+    if not fact.overdues:
+        return fact
+    standing = [o.at for o in fact.overdues if _stands(fact, o)]
+    overdue_at = min(standing) if standing else None
+    if overdue_at == fact.overdue_at:
+        return fact
+    return _replace(fact, overdue_at=overdue_at)
+
+
+def _stands(fact: CaseFact, overdue: Overdue) -> bool:
+    if overdue.timer == "sign_for":
+        done: tuple[datetime, ...] = fact.acceptances + fact.handlings
+    elif overdue.timer == "handle":
+        done = fact.handlings
+    else:
+        return False
+    for instant in done:
+        if instant <= overdue.deadline:
+            dispatch = fact.dispatch_in_force(instant)
+            if dispatch is not None and dispatch.number == overdue.dispatch_number:
+                return False
+    return True
 
 
 def _on_rework_ordered(fact: CaseFact, event: Envelope, data: CaseReworkOrdered) -> CaseFact:
@@ -268,6 +331,7 @@ _STEPS: tuple[tuple[type | tuple[type, ...], _Step], ...] = (
     (CaseMerged, _on_merged),
     ((CaseDispatched, CaseRedispatched), _on_dispatched),
     (CaseAccepted, _on_accepted),
+    (CaseHandled, _on_handled),
     (CaseOverdue, _on_overdue),
     (CaseReworkOrdered, _on_rework_ordered),
     (CaseVerificationFailed, _on_verification_failed),

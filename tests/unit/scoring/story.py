@@ -159,13 +159,16 @@ class Story:
     def handled(self, when: datetime) -> Envelope:
         return self._add("case.handled", when, **self._who())
 
-    def overdue(self, when: datetime, timer: str = "handle") -> Envelope:
+    def overdue(
+        self, when: datetime, timer: str = "handle", deadline: datetime | None = None
+    ) -> Envelope:
+        """The light fired at ``when``, for a limit that passed at ``deadline`` (``when`` if None)."""
         return self._add(
             "case.overdue",
             when,
             **self._who(),
             timer=timer,
-            deadline=when.isoformat(),
+            deadline=(deadline or when).isoformat(),
             dispatch_number=max(1, self.dispatch_number),
         )
 

@@ -50,7 +50,8 @@ def test_each_event_sends_only_the_groups_it_changed() -> None:
     fact = _fold(CaseFact("C1"), story.events)
     expected = {
         "accepted": {"history", "first_dispatched_at", "department"},
-        "overdue": {"overdue_at"},
+        # the light is kept in the history, to be judged again by later events
+        "overdue": {"overdue_at", "history", "first_dispatched_at", "department"},
         "rated": {"rating", "rated_at", "rating_event_id"},
     }
     for kind, columns in expected.items():
@@ -77,8 +78,16 @@ def test_a_sent_group_carries_its_values_and_unsent_ones_keep_the_stored_row() -
     assert record["closed_at"] == after.closure.closed_at
     assert record["handled_at"] == after.closure.handled_at
     assert record["handle_deadline"] == after.closure.handle_deadline
-    assert _sent(record) == {"closed_at", "handled_at", "handle_deadline"}
-    assert record["m"] == 16
+    # the handling is kept in the history too (it can withdraw a light)
+    assert _sent(record) == {
+        "closed_at",
+        "handled_at",
+        "handle_deadline",
+        "history",
+        "first_dispatched_at",
+        "department",
+    }
+    assert record["m"] == 16 | 2  # closure, history
 
 
 def test_every_column_the_update_writes_belongs_to_one_group() -> None:
@@ -88,6 +97,8 @@ def test_every_column_the_update_writes_belongs_to_one_group() -> None:
         "case_id",
         "dispatches",
         "acceptances",
+        "handlings",
+        "overdues",
         "verification_failures",
         "closure",
         "rating",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 from services.scoring.domain.facts import (
     CaseFact,
     Places,
+    _replace,
     apply_event,
     contribution,
     rebound_contribution,
@@ -196,6 +199,77 @@ def test_ever_overdue_counts_once():
     assert month_row(story.events, period="2026-11")["became_overdue"] == 0  # activity is daily
     day = as_dict(contrib(story.events)[UnitKey("day", "2026-11-03", "department", "sanitation")])
     assert day["became_overdue"] == 1
+
+
+# Supervision fires a light a settle after the deadline; a step done just in time may
+# arrive after it (a backlog, an outage). The light is judged by the step's event time.
+SETTLE = timedelta(milliseconds=600)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_a_sign_for_done_by_its_deadline_withdraws_the_light_that_raced_it(data):
+    story = dispatched_story()  # sign-for due 11:00
+    story.accepted(at(3, 11) - timedelta(seconds=1))
+    story.overdue(at(3, 11) + SETTLE, timer="sign_for", deadline=at(3, 11))
+    events = data.draw(st.permutations(story.events))
+    row = month_row(events)
+    assert (row["overdue"], row["responded"]) == (0, 1)
+    assert fold(events).overdue_at is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_a_handling_done_by_its_deadline_withdraws_the_light_that_raced_it(data):
+    story = dispatched_story()  # sign-for due 11:00, handling 16:00
+    story.accepted(at(3, 10.5))
+    story.handled(at(3, 16))  # at the deadline is in time
+    story.overdue(at(3, 16) + SETTLE, timer="handle", deadline=at(3, 16))
+    events = data.draw(st.permutations(story.events))
+    assert month_row(events)["overdue"] == 0
+
+
+def test_a_handling_by_the_sign_for_deadline_also_counts_as_signed_for():
+    story = dispatched_story()  # sign-for due 11:00
+    story.overdue(at(3, 11) + SETTLE, timer="sign_for", deadline=at(3, 11))
+    story.handled(at(3, 10.75))  # supervision disarms the sign-for timer on a handling too
+    assert month_row(story.events)["overdue"] == 0
+    late = dispatched_story("C2")
+    late.overdue(at(3, 11) + SETTLE, timer="sign_for", deadline=at(3, 11))
+    late.handled(at(3, 15))  # handled in time for its handling limit, but not signed for by 11
+    assert month_row(late.events)["overdue"] == 1
+
+
+def test_a_step_done_after_its_deadline_leaves_the_light_standing():
+    story = dispatched_story()
+    story.accepted(at(3, 10.5))
+    light = story.overdue(at(3, 16) + SETTLE, timer="handle", deadline=at(3, 16))
+    story.handled(at(3, 16) + timedelta(seconds=1))
+    assert month_row(story.events)["overdue"] == 1
+    assert fold(story.events).overdue_at == light.time
+
+
+def test_a_step_done_under_another_dispatch_does_not_withdraw_a_light():
+    story = dispatched_story()
+    story.accepted(at(3, 10.5))  # signed for dispatch 1
+    story.redispatched(at(3, 12), department="parks")  # dispatch 2: sign-for due 13:00
+    story.overdue(at(3, 13) + SETTLE, timer="sign_for", deadline=at(3, 13))
+    assert month_row(story.events, unit_id="parks")["overdue"] == 1
+
+
+def test_a_late_verification_is_the_inspectors_not_the_departments():
+    story = dispatched_story()
+    story.handled(at(3, 12))
+    story.overdue(at(3, 12.5) + SETTLE, timer="verify", deadline=at(3, 12.5))
+    assert month_row(story.events)["overdue"] == 0
+
+
+def test_a_fact_saved_before_lights_were_kept_keeps_its_overdue_at():
+    story = dispatched_story()
+    story.accepted(at(3, 10.5))
+    legacy = fold(story.events)
+    legacy = _replace(legacy, overdue_at=at(3, 16))
+    assert apply_event(legacy, story.accepted(at(3, 10.75))).overdue_at == at(3, 16)
 
 
 def test_rework_counts_orders_and_failures_count_cases_failing_three_times():
