@@ -60,6 +60,10 @@ class ConsumerContext:
     before_ack: Callable[[], None] = lambda: None
     max_backoff: float = 5.0
     attempts: dict[tuple[str, int, int], int] = field(default_factory=dict)
+    #: Told ``(subscription, as_of)`` when a subscription has read and committed everything its
+    #: partitions held at ``as_of`` (wall-clock seconds of the fetch that showed it): what
+    #: happened before then has been applied. None: nobody asks, and nothing is computed.
+    on_caught_up: Callable[[str, float], None] | None = None
 
 
 async def _raw(msg: Any) -> Any:
@@ -76,8 +80,39 @@ async def _lean_batch(records: tuple[Any, ...], original: Any) -> Any:
     return message
 
 
+async def caught_up_as_of(consumer: AIOKafkaConsumer) -> float | None:
+    """When the consumer last saw the end of every partition it holds, if it is there now.
+
+    Wall-clock seconds of the oldest of those partitions' last fetch responses, provided
+    the position of each has reached the high watermark that fetch reported; None while
+    any partition has more to read, or holds none, or has not been fetched yet.
+    """
+    tps = consumer.assignment()
+    if not tps:
+        return None
+    oldest: float | None = None
+    for tp in tps:
+        high = consumer.highwater(tp)
+        polled = consumer.last_poll_timestamp(tp)
+        if high is None or polled is None or await consumer.position(tp) < high:
+            return None
+        oldest = polled if oldest is None else min(oldest, polled)
+    return None if oldest is None else oldest / 1000
+
+
+@dataclass
+class _CaughtUp:
+    """Where a subscription stands against the end of its partitions, between its reads."""
+
+    #: caught up as of this instant once the batch just read is committed (None: behind)
+    pending: float | None = None
+
+
 def _batch_reader(
     cfg: KafkaSettings,
+    ctx: ConsumerContext | None = None,
+    label: str = "",
+    caught: _CaughtUp | None = None,
 ) -> Callable[[AIOKafkaConsumer], Awaitable[tuple[ConsumerRecord[bytes, bytes], ...]]]:
     """What the subscriber's loop awaits for its next batch, in place of faststream's own.
 
@@ -90,7 +125,14 @@ def _batch_reader(
 
     async def next_batch(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[bytes, bytes], ...]:
         fetched = await consumer.getmany(timeout_ms=cfg.batch_timeout_ms, max_records=cfg.max_batch)
-        return tuple(chain.from_iterable(fetched.values()))
+        records = tuple(chain.from_iterable(fetched.values()))
+        if ctx is not None and ctx.on_caught_up is not None and caught is not None:
+            as_of = await caught_up_as_of(consumer)
+            if records:
+                caught.pending = as_of  # told once the batch is committed (``consume``)
+            elif as_of is not None:
+                ctx.on_caught_up(label, as_of)
+        return records
 
     return next_batch
 
@@ -139,7 +181,8 @@ def subscribe(
         title=f"{ctx.service}:{'+'.join(bases)}",
     )
 
-    subscriber.get_msg = _batch_reader(cfg)  # type: ignore[method-assign,assignment]
+    caught = _CaughtUp()
+    subscriber.get_msg = _batch_reader(cfg, ctx, label, caught)  # type: ignore[method-assign,assignment]
     commits = OffsetCommits(cfg.commit_interval_ms / 1000)
 
     @subscriber
@@ -147,6 +190,7 @@ def subscribe(
         records: tuple[ConsumerRecord[bytes, bytes], ...] = tuple(msg.raw_message)
         outcome = await handle_batch(ctx, label, records, handler, group=group_id)
         if outcome == "retry":
+            caught.pending = None
             await msg.nack()  # rewinds every partition of the batch to its first record
             return
         ctx.before_ack()
@@ -155,6 +199,10 @@ def subscribe(
         last = last_offsets(records)
         await commits.handled(cast(Committer, msg.consumer), last)
         ctx.on_commit()
+        if caught.pending is not None and ctx.on_caught_up is not None:
+            # Committed to the database: what the broker held at ``pending`` is applied.
+            ctx.on_caught_up(label, caught.pending)
+            caught.pending = None
         _record_lag(ctx, msg, last)
 
     return commits

@@ -109,6 +109,9 @@ class ServiceRuntime:
     # Fault-injection points for crash tests; no-ops in service.
     before_ack: Callable[[], None] = lambda: None
     after_publish: Callable[[], None] = lambda: None
+    # Told when a subscription has applied everything its partitions held as of an instant
+    # (shared.consumer.ConsumerContext.on_caught_up); supervision's timers wait for it.
+    on_caught_up: Callable[[str, float], None] | None = None
     # The 413 for a body over HTTP_MAX_BODY_BYTES, in the service's problem shape.
     body_too_large: TooLarge | None = None
 
@@ -173,6 +176,7 @@ class ServiceRuntime:
             on_commit=self.notify_outbox,
             max_backoff=s.retry_max_backoff_seconds,
             before_ack=self.before_ack,
+            on_caught_up=self.on_caught_up,
         )
         self._offset_commits = self.subscribe_all(ctx)
         await self.adopt_earlier_offsets()

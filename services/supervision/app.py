@@ -49,6 +49,7 @@ def build_with_scheduler(
         workers=settings.timer_workers,
         recheck_seconds=settings.timer_recheck_seconds,
         settle_seconds=settings.timer_settle_seconds,
+        caught_up_margin_seconds=settings.timer_caught_up_margin_seconds,
         contention_pause_seconds=settings.timer_contention_pause_seconds,
         max_backoff_seconds=settings.retry_max_backoff_seconds,
     )
@@ -73,6 +74,7 @@ def build_with_scheduler(
         app=app,
         background=[scheduler.run, _gauges(settings.gauge_refresh_seconds)],
         clock=clock,
+        on_caught_up=scheduler.caught_up if settings.timer_wait_for_reads else None,
     )
     add_routes(app, runtime)
     return runtime, scheduler

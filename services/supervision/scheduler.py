@@ -27,6 +27,15 @@ broker and this service's fetch before it reaches the case. Fired at the due
 instant, the timer would beat it and publish an overdue that never was, and
 scoring would count it against the department. The settle is how long such a
 fact may be on its way; the events still carry the due instant.
+
+The settle covers a fact in transit, not a backlog. With ``caught_up_margin_seconds``
+set, a timer also waits until this instance's consumer has applied everything the
+broker held a margin after the due instant (:meth:`caught_up`): after a restart or
+an outage, the sign-fors of the missed hours are read before any of their deadlines
+fires, instead of racing them. Until the consumer has caught up once since the start,
+nothing fires. Another instance's backlog is not seen: its partitions' facts can still
+lose a race while it catches up (scoring judges lights by event time, so the scores
+are right either way).
 """
 
 from __future__ import annotations
@@ -34,8 +43,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from services.supervision import metrics, store
@@ -72,6 +82,7 @@ class TimerScheduler:
         workers: int = 2,
         recheck_seconds: float = 2.0,
         settle_seconds: float = 0.0,
+        caught_up_margin_seconds: float | None = None,
         contention_pause_seconds: float = 0.05,
         max_backoff_seconds: float = 5.0,
     ) -> None:
@@ -80,6 +91,11 @@ class TimerScheduler:
         self.workers = workers
         self.recheck_seconds = recheck_seconds
         self.settle_seconds = settle_seconds
+        self.caught_up_margin_seconds = caught_up_margin_seconds
+        # Wall-clock instant up to which the consumer has applied what the broker held.
+        self._caught_up_as_of: float | None = None
+        # The loop found due timers the consumer has not caught up with: wake it when it does.
+        self._held = False
         self.contention_pause_seconds = contention_pause_seconds
         self.max_backoff_seconds = max_backoff_seconds
         self._wake = asyncio.Event()
@@ -97,6 +113,13 @@ class TimerScheduler:
         """
         if not self._asleep or self._sleeping_until is None or due < self._sleeping_until:
             self._wake.set()
+
+    def caught_up(self, subscription: str, as_of: float) -> None:
+        """The consumer has applied everything its partitions held at ``as_of`` (wall clock)."""
+        if self._caught_up_as_of is None or as_of > self._caught_up_as_of:
+            self._caught_up_as_of = as_of
+            if self._held:
+                self._wake.set()
 
     # -- the loop -------------------------------------------------------------------
 
@@ -203,8 +226,20 @@ class TimerScheduler:
         return firing
 
     def _fire_by(self, clock: Clock) -> datetime:
-        """Timers due at or before this instant have settled: nothing disarming them is on its way."""
-        return clock.now() - clock_span(clock, self.settle_seconds)
+        """Timers due at or before this instant have settled: nothing disarming them is on its way.
+
+        With a caught-up margin, also nothing the consumer has still to read: the instant
+        it last caught up, less the margin for a fact still being produced then.
+        """
+        now = clock.now()
+        settled = now - clock_span(clock, self.settle_seconds)
+        if self.caught_up_margin_seconds is None:
+            return settled
+        as_of = self._caught_up_as_of
+        if as_of is None:
+            return _NEVER  # nothing read since the start: every backlog is still unread
+        behind = max(0.0, time.time() - as_of) + self.caught_up_margin_seconds
+        return min(settled, now - clock_span(clock, behind))
 
     def _record(self, clock: Clock, fired: list[Timer], emitted: list[Emission]) -> None:
         fired_at = clock.now()
@@ -231,8 +266,11 @@ class TimerScheduler:
         self._sleeping_until = due
         self._asleep = True
         waiters: list[asyncio.Task[object]] = [asyncio.create_task(self._wake.wait())]
-        if due is not None:
-            settled = due + clock_span(clock, self.settle_seconds)
+        settled = None if due is None else due + clock_span(clock, self.settle_seconds)
+        # Settled by the clock but not yet read up to: only the consumer catching up (a
+        # wake) or the re-check moves it on; sleeping on the clock would return at once.
+        self._held = settled is not None and settled <= clock.now()
+        if settled is not None and not self._held:
             waiters.append(asyncio.create_task(clock.sleep_until(settled)))
         try:
             await asyncio.wait(
@@ -242,5 +280,10 @@ class TimerScheduler:
             for waiter in waiters:
                 waiter.cancel()
             self._asleep = False
+            self._held = False
             self._sleeping_until = None
             self._wake.clear()
+
+
+#: Before any due instant: what fires when nothing may.
+_NEVER = datetime.min.replace(tzinfo=UTC)

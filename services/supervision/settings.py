@@ -27,6 +27,12 @@ class Settings(ServiceSettings):
         "broker, this service's fetch) reaches the case first and disarms it; default: the "
         "follower fetch wait (how long such an event may wait here to be fetched) plus 100 ms",
     )
+    timer_wait_for_reads: bool = Field(
+        default=True,
+        description="a timer also waits until the consumer has applied everything the broker "
+        "held just after its due instant, so that after a restart or during a backlog the "
+        "sign-fors of the missed time are read before their deadlines fire",
+    )
     timer_contention_pause_seconds: float = Field(
         default=0.05, gt=0, description="pause when due timers are held by another instance"
     )
@@ -44,6 +50,14 @@ class Settings(ServiceSettings):
         if self.timer_settle_ms is not None:
             return self.timer_settle_ms / 1000
         return (self.kafka.follower_fetch_max_wait_ms + SETTLE_MARGIN_MS) / 1000
+
+    @property
+    def timer_caught_up_margin_seconds(self) -> float | None:
+        """How long after a due instant the consumer must have read to, or None: no waiting.
+
+        A fact sent before the deadline reaches the broker within the outbox hand-off.
+        """
+        return SETTLE_MARGIN_MS / 1000 if self.timer_wait_for_reads else None
 
 
 #: Beyond the follower fetch wait: the outbox relay's hand-off and the broker (a few ms each).

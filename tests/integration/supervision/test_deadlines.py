@@ -14,14 +14,17 @@ import httpx
 
 from shared.clock import ScaledClock, SystemClock
 from tests.integration.conftest import kafka_settings
+from tests.integration.helpers import eventually
 from tests.integration.supervision.support import (
     describe,
     dispatch,
     feedback,
+    fetch,
     make_topics,
     of_case,
     published,
     runtime,
+    schema,
     send,
     wait_for_events,
     warm_up,
@@ -190,3 +193,65 @@ async def test_a_sign_for_sent_just_before_its_deadline_disarms_the_timer_it_rac
     assert describe(overdue) == ("case.overdue", "sign_for", None)
     assert overdue.time == due, "dated at the deadline, not at the firing"
     assert fired_at >= due + timedelta(milliseconds=1500), "fired only once settled"
+
+
+async def test_after_an_outage_the_sign_fors_sent_meanwhile_are_read_before_their_deadlines_fire(
+    prefix, database_url, bootstrap
+):
+    """A restarted supervision reads its backlog before it fires what came due meanwhile.
+
+    While the service is down, "signed" is signed for before its deadline; the deadline
+    then passes. On restart every settle is long over, so without waiting for the
+    consumer the timer fires at once, before the consumer has even joined its group,
+    and publishes an overdue that never was (with ``timer_wait_for_reads=False`` this
+    test fails so). "silent" is never signed for and gets its overdue.
+    """
+    cfg = kafka_settings(bootstrap)
+    await make_topics(cfg, prefix)
+    clock = SystemClock()
+    limit = timedelta(seconds=2)
+    first = runtime(prefix, database_url, bootstrap, clock=clock, timer_settle_ms=200)
+    await first.start()
+    try:
+        await warm_up(cfg, prefix, database_url, clock.now())
+        t0 = clock.now()
+        await send(
+            cfg,
+            prefix,
+            "assignments",
+            [
+                dispatch("signed", t0, sign_for=limit, handle=HOUR),
+                dispatch("silent", t0, sign_for=limit, handle=HOUR),
+            ],
+        )
+        await eventually(
+            lambda: fetch(
+                database_url,
+                f"SELECT count(*) AS n FROM {schema(prefix)}.timers "
+                "WHERE kind = 'sign_for' AND case_id = ANY($1::text[])",
+                ["signed", "silent"],
+            ),
+            lambda rows: rows[0]["n"] == 2,
+            what="both sign-for timers armed",
+        )
+    finally:
+        await first.stop()
+    due = t0 + limit
+    await send(
+        cfg, prefix, "feedback", [feedback("case.accepted", "signed", due - timedelta(seconds=1))]
+    )
+    await clock.sleep_until(due + timedelta(seconds=1))
+
+    second = runtime(prefix, database_url, bootstrap, clock=clock, timer_settle_ms=200)
+    await second.start()
+    try:
+        await wait_for_events(
+            cfg, prefix, _has("silent", "case.overdue"), what="the silent case's overdue"
+        )
+        await asyncio.sleep(1.0)  # time for a wrong overdue of "signed" to show itself
+        events = await published(cfg, prefix)
+    finally:
+        await second.stop()
+
+    assert of_case(events, "signed") == [], "signed for in time: no overdue"
+    assert [describe(e) for e in of_case(events, "silent")] == [("case.overdue", "sign_for", None)]

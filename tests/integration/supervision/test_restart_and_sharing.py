@@ -39,6 +39,8 @@ def _spawn(prefix: str, port: int, batch: int) -> subprocess.Popen[bytes]:
         "DB_SCHEMA": schema(prefix),
         "HTTP_PORT": str(port),
         "TIMER_BATCH": str(batch),
+        # One firing transaction at a time: the restart test must catch a process mid-firing.
+        "TIMER_WORKERS": "1",
         "TIMER_RECHECK_SECONDS": "0.5",
         "RELAY_POLL_SECONDS": "0.2",
         "KAFKA_SESSION_TIMEOUT_MS": "3000",
@@ -91,7 +93,7 @@ async def test_a_killed_process_fires_every_due_timer_exactly_once_after_restart
     await make_topics(cfg, prefix)
     cases = [f"k{n:03d}" for n in range(300)]
     port = free_port()
-    first = _spawn(prefix, port, batch=5)
+    first = _spawn(prefix, port, batch=2)
     try:
         await _ready(first, port)
         due = datetime.now(UTC) + timedelta(seconds=3)
@@ -113,8 +115,9 @@ async def test_a_killed_process_fires_every_due_timer_exactly_once_after_restart
     await asyncio.sleep((due - datetime.now(UTC)).total_seconds() + 0.5)
 
     # A second process starts with every timer due; kill it again while it fires (its
-    # batches are small so that takes a while), then let a third one finish.
-    second = _spawn(prefix, port, batch=5)
+    # batches are small and fired one at a time, so that takes a while), then let a third
+    # one finish.
+    second = _spawn(prefix, port, batch=2)
     try:
         remaining = await eventually(
             lambda: _pending(database_url, prefix),
@@ -124,7 +127,7 @@ async def test_a_killed_process_fires_every_due_timer_exactly_once_after_restart
         )
     finally:
         _kill(second)
-    third = _spawn(prefix, port, batch=5)
+    third = _spawn(prefix, port, batch=2)
     try:
         await _ready(third, port)
         await eventually(lambda: _pending(database_url, prefix), lambda n: n == 0, what="all fired")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
+from services.supervision.handlers import Supervision
+from services.supervision.scheduler import TimerScheduler
 from services.supervision.settings import Settings
 from shared.clock import ManualClock, ScaledClock, SystemClock, clock_span
 from shared.settings import KafkaSettings
@@ -32,3 +35,35 @@ def test_the_settle_covers_the_follower_wait_unless_set(monkeypatch):
     assert _settle(monkeypatch, timer_settle_ms=0) == 0
     monkeypatch.setenv("TIMER_SETTLE_MS", "2500")
     assert Settings().timer_settle_seconds == 2.5
+
+
+def _scheduler(margin: float | None) -> TimerScheduler:
+    return TimerScheduler(Supervision(), settle_seconds=0.6, caught_up_margin_seconds=margin)
+
+
+def test_timers_wait_for_the_consumer_to_have_read_past_them():
+    clock = ManualClock(START)
+    scheduler = _scheduler(0.1)
+    assert scheduler._fire_by(clock) < START - timedelta(days=365), "nothing read yet: none"
+    scheduler.caught_up("cases+assignments+feedback", time.time())
+    assert scheduler._fire_by(clock) == START  # a manual clock: no real span passes on it
+    system = SystemClock()
+    scheduler.caught_up("cases+assignments+feedback", time.time() - 5)  # older: ignored
+    before = system.now()
+    by = scheduler._fire_by(system)
+    assert before - timedelta(seconds=0.7) <= by <= system.now() - timedelta(seconds=0.6)
+    behind = _scheduler(0.1)
+    behind.caught_up("cases+assignments+feedback", time.time() - 5)  # a backlog since then
+    assert behind._fire_by(system) <= system.now() - timedelta(seconds=5.1)
+
+
+def test_without_a_margin_only_the_settle_holds_timers():
+    system = SystemClock()
+    by = _scheduler(None)._fire_by(system)
+    assert system.now() - timedelta(seconds=0.7) <= by <= system.now() - timedelta(seconds=0.6)
+
+
+def test_the_wait_for_reads_is_on_unless_turned_off(monkeypatch):
+    monkeypatch.delenv("TIMER_WAIT_FOR_READS", raising=False)
+    assert Settings().timer_caught_up_margin_seconds == 0.1
+    assert Settings(timer_wait_for_reads=False).timer_caught_up_margin_seconds is None
