@@ -121,6 +121,7 @@ def _env_float(name: str, default: float) -> float:
 PARTITIONS = _env_int("BENCH_PIPELINE_PARTITIONS", DEFAULT_PARTITIONS)
 WARMUP = _env_int("BENCH_PIPELINE_WARMUP", 300)
 LIMIT_MESSAGES = _env_int("BENCH_PIPELINE_LIMIT_MESSAGES", 30_000)
+LIMIT_REPEATS = max(1, _env_int("BENCH_PIPELINE_LIMIT_PASSES", 3))
 BACKLOG = _env_int("BENCH_PIPELINE_REPORTS", 20_000)
 PROFILE_REPORTS = _env_int("BENCH_PIPELINE_PROFILE_REPORTS", 8_000)
 # 1: (a) and (b) only, for a quick look while working on the services; never for the record.
@@ -973,8 +974,51 @@ async def limit_phase(
     backlog: list[Message],
     paced: list[Message],
 ) -> dict[str, Any]:
-    """(a) four passthrough hops: messages per second reaching hop4, and its latency at RATE."""
-    topics = [f"{run.prefix}hop{i}" for i in range(HOPS + 1)]
+    """(a) four passthrough hops, ``LIMIT_REPEATS`` times on fresh topics: the median rate.
+
+    One pass of the backlog lasts two seconds or less on a fast phase of the VM, and its
+    rate moved by a third between runs forty minutes apart while the pipeline's moved by
+    3 %: the median of back-to-back passes is the steadier limit. Fresh topics each time,
+    because the development broker's fetches cost more as a partition fills. The latency
+    at ``RATE`` is measured once, after the last pass.
+    """
+    passes = []
+    for n in range(LIMIT_REPEATS):
+        last = n == LIMIT_REPEATS - 1
+        passes.append(
+            await _limit_pass(
+                run, producer, f"{run.prefix}a{n}_", warm, backlog, paced if last else []
+            )
+        )
+    ranked = sorted(passes, key=lambda p: p["per_s"])
+    median = ranked[len(ranked) // 2]
+    return {
+        "limit_hops": HOPS,
+        "limit_messages": len(backlog),
+        "limit_passes": len(passes),
+        "limit_msgs_per_s_passes": [round(p["per_s"]) for p in passes],
+        "limit_produce_seconds": median["produce_seconds"],
+        "limit_seconds": median["seconds"],
+        "limit_msgs_per_s": round(median["per_s"]),
+        "limit_msgs_per_s_10_to_90": round(median["steady"]) if median["steady"] else None,
+        "limit_latency_rate_per_s": RATE,
+        "limit_latency_messages": len(paced),
+        "limit_latency_hop0_to_hop4": passes[-1]["latency"],
+        "limit_resources": median["resources"],
+    }
+
+
+async def _limit_pass(
+    run: Run,
+    producer: AIOKafkaProducer,
+    prefix: str,
+    warm: list[Message],
+    backlog: list[Message],
+    paced: list[Message],
+) -> dict[str, Any]:
+    """One pass of (a) on the topics ``<prefix>hop0`` .. ``hop4``: its rate and resources."""
+    topics = [f"{prefix}hop{i}" for i in range(HOPS + 1)]
+    await ensure_topics(run.cfg, {t: PARTITIONS for t in topics})
     arrivals = Arrivals()
     reader = Reader(run.cfg, [topics[-1]], arrivals.on_record)
     await reader.start()
@@ -1007,32 +1051,27 @@ async def limit_phase(
         resources = await sampler.stop()
         times = [arrivals.at[k] for k in keys]
         last = max(times)
-        per_s = len(backlog) / (last - first)
-        steady = rate_between(times)
-
-        await produce(producer, topics[0], paced, sent, rate=RATE)
-        pkeys = [m.report_id for m in paced]
-        await _until(
-            lambda: all(k in arrivals.at for k in pkeys),
-            60,
-            "the paced run through the hops",
-            run.procs,
-        )
-        latency = [arrivals.at[k] - sent[k] for k in pkeys]
+        latency: dict[str, Any] = {}
+        if paced:
+            await produce(producer, topics[0], paced, sent, rate=RATE)
+            pkeys = [m.report_id for m in paced]
+            await _until(
+                lambda: all(k in arrivals.at for k in pkeys),
+                60,
+                "the paced run through the hops",
+                run.procs,
+            )
+            latency = distribution_ms([arrivals.at[k] - sent[k] for k in pkeys])
     finally:
         run.procs.stop(names)
         await reader.stop()
     return {
-        "limit_hops": HOPS,
-        "limit_messages": len(backlog),
-        "limit_produce_seconds": round(acked - first, 2),
-        "limit_seconds": round(last - first, 2),
-        "limit_msgs_per_s": round(per_s),
-        "limit_msgs_per_s_10_to_90": round(steady) if steady else None,
-        "limit_latency_rate_per_s": RATE,
-        "limit_latency_messages": len(paced),
-        "limit_latency_hop0_to_hop4": distribution_ms(latency),
-        "limit_resources": resources,
+        "per_s": len(backlog) / (last - first),
+        "steady": rate_between(times),
+        "produce_seconds": round(acked - first, 2),
+        "seconds": round(last - first, 2),
+        "resources": resources,
+        "latency": latency,
     }
 
 
@@ -1282,8 +1321,7 @@ async def _pipeline(run: Run, source: ReportSource) -> None:
 
     await ensure_topics(
         cfg,
-        {t.name: (PARTITIONS if not t.is_dlq else 1) for t in all_topics(prefix)}
-        | {f"{prefix}hop{i}": PARTITIONS for i in range(HOPS + 1)},
+        {t.name: (PARTITIONS if not t.is_dlq else 1) for t in all_topics(prefix)},
     )
     producer = make_producer(cfg, client_id="bench-load")
     await producer.start()
