@@ -91,7 +91,7 @@ from shared.events import ReportSubmitted
 from shared.events.envelope import encode, kafka_headers, make_event
 from shared.events.reports import AttributeValue
 from shared.geo import bounding_box, distance_m
-from shared.kafka import client_options, ensure_topics, make_producer
+from shared.kafka import client_options, delete_topics, ensure_topics, make_producer
 from shared.offsets import OffsetCommits, last_offsets
 from shared.reference import (
     AttributeType,
@@ -1065,6 +1065,8 @@ async def _limit_pass(
     finally:
         run.procs.stop(names)
         await reader.stop()
+        # The broker keeps every record in memory and later phases would pay for them.
+        await delete_topics(run.cfg, topics)
     return {
         "per_s": len(backlog) / (last - first),
         "steady": rate_between(times),

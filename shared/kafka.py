@@ -141,6 +141,19 @@ async def ensure_topics(
         await admin.close()
 
 
+async def delete_topics(cfg: KafkaSettings, names: list[str]) -> None:
+    """Delete topics (a benchmark's scratch topics); ones already gone are no error."""
+    admin = AIOKafkaAdminClient(client_id="citycases-admin", **client_options(cfg))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        gone = [n for n in names if n in existing]
+        if gone:
+            await admin.delete_topics(gone)
+    finally:
+        await admin.close()
+
+
 async def end_offsets(
     consumer: AIOKafkaConsumer, tps: list[TopicPartition]
 ) -> dict[TopicPartition, int]:

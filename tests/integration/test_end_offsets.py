@@ -1,4 +1,4 @@
-"""Reading "to the end" of a topic sees every record, even the rest of the last batch.
+"""Reading "to the end" of a topic sees every record, even the rest of the last batch; deleting topics.
 
 Tansu answers ListOffsets(latest) with the last batch's base offset + 1, so a
 tool trusting it (scores recompute, the DLQ listing, the fault audit) missed
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from shared.kafka import client_options, end_offsets, ensure_topics
+from shared.kafka import client_options, delete_topics, end_offsets, ensure_topics
 from tests.integration.conftest import kafka_settings
 
 
@@ -31,5 +31,18 @@ async def test_end_offsets_count_every_record_of_a_batched_tail(bootstrap, prefi
         tps = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
         consumer.assign(tps)
         assert await end_offsets(consumer, tps) == {tps[0]: 51, tps[1]: 50}
+    finally:
+        await consumer.stop()
+
+
+async def test_deleted_topics_are_gone_and_a_missing_one_is_no_error(bootstrap, prefix):
+    cfg = kafka_settings(bootstrap)
+    names = [f"{prefix}scratch0", f"{prefix}scratch1"]
+    await ensure_topics(cfg, {n: 2 for n in names})
+    await delete_topics(cfg, [*names, f"{prefix}never-made"])
+    consumer = AIOKafkaConsumer(**client_options(cfg))
+    await consumer.start()
+    try:
+        assert not set(names) & await consumer.topics()
     finally:
         await consumer.stop()
