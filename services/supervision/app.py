@@ -50,6 +50,7 @@ def build_with_scheduler(
         recheck_seconds=settings.timer_recheck_seconds,
         settle_seconds=settings.timer_settle_seconds,
         caught_up_margin_seconds=settings.timer_caught_up_margin_seconds,
+        caught_up_max_hold_seconds=settings.timer_read_wait_max_seconds,
         contention_pause_seconds=settings.timer_contention_pause_seconds,
         max_backoff_seconds=settings.retry_max_backoff_seconds,
     )

@@ -33,7 +33,9 @@ set, a timer also waits until this instance's consumer has applied everything th
 broker held a margin after the due instant (:meth:`caught_up`): after a restart or
 an outage, the sign-fors of the missed hours are read before any of their deadlines
 fires, instead of racing them. Until the consumer has caught up once since the start,
-nothing fires. Another instance's backlog is not seen: its partitions' facts can still
+nothing fires; a consumer that has not caught up for ``caught_up_max_hold_seconds``
+(stuck, not merely behind) stops holding the timers, which then fire by the settle
+alone. Another instance's backlog is not seen: its partitions' facts can still
 lose a race while it catches up (scoring judges lights by event time, so the scores
 are right either way).
 """
@@ -83,6 +85,7 @@ class TimerScheduler:
         recheck_seconds: float = 2.0,
         settle_seconds: float = 0.0,
         caught_up_margin_seconds: float | None = None,
+        caught_up_max_hold_seconds: float = 900.0,
         contention_pause_seconds: float = 0.05,
         max_backoff_seconds: float = 5.0,
     ) -> None:
@@ -92,8 +95,12 @@ class TimerScheduler:
         self.recheck_seconds = recheck_seconds
         self.settle_seconds = settle_seconds
         self.caught_up_margin_seconds = caught_up_margin_seconds
+        self.caught_up_max_hold_seconds = caught_up_max_hold_seconds
         # Wall-clock instant up to which the consumer has applied what the broker held.
         self._caught_up_as_of: float | None = None
+        # When the consumer last caught up (or the loop started), on the monotonic clock.
+        self._caught_up_seen = time.monotonic()
+        self._gave_up_waiting = False
         # The loop found due timers the consumer has not caught up with: wake it when it does.
         self._held = False
         self.contention_pause_seconds = contention_pause_seconds
@@ -116,6 +123,10 @@ class TimerScheduler:
 
     def caught_up(self, subscription: str, as_of: float) -> None:
         """The consumer has applied everything its partitions held at ``as_of`` (wall clock)."""
+        self._caught_up_seen = time.monotonic()
+        if self._gave_up_waiting:
+            log.info("the consumer has caught up: timers wait for its reads again")
+            self._gave_up_waiting = False
         if self._caught_up_as_of is None or as_of > self._caught_up_as_of:
             self._caught_up_as_of = as_of
             if self._held:
@@ -126,6 +137,7 @@ class TimerScheduler:
     async def run(self, runtime: ServiceRuntime) -> None:
         clock = runtime.clock
         assert clock is not None
+        self._caught_up_seen = time.monotonic()
         backoff = 0.1
         missed = False
         while True:
@@ -233,13 +245,31 @@ class TimerScheduler:
         """
         now = clock.now()
         settled = now - clock_span(clock, self.settle_seconds)
-        if self.caught_up_margin_seconds is None:
+        if self.caught_up_margin_seconds is None or self._waited_too_long():
             return settled
         as_of = self._caught_up_as_of
         if as_of is None:
             return _NEVER  # nothing read since the start: every backlog is still unread
         behind = max(0.0, time.time() - as_of) + self.caught_up_margin_seconds
         return min(settled, now - clock_span(clock, behind))
+
+    def _waited_too_long(self) -> bool:
+        """A consumer that has not caught up for this long may never: fire by the settle alone.
+
+        Timers late by the hold are better than timers that never fire (a partition stuck
+        on a record it cannot pass, a consumer that cannot join its group). Reading an
+        outage's backlog takes far less than the default quarter of an hour.
+        """
+        held = time.monotonic() - self._caught_up_seen
+        if held <= self.caught_up_max_hold_seconds:
+            return False
+        if not self._gave_up_waiting:
+            log.warning(
+                "the consumer has not caught up for %.0fs: timers fire without waiting for it",
+                held,
+            )
+            self._gave_up_waiting = True
+        return True
 
     def _record(self, clock: Clock, fired: list[Timer], emitted: list[Emission]) -> None:
         fired_at = clock.now()

@@ -33,6 +33,12 @@ class Settings(ServiceSettings):
         "held just after its due instant, so that after a restart or during a backlog the "
         "sign-fors of the missed time are read before their deadlines fire",
     )
+    timer_read_wait_max_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="real seconds the timers wait for a consumer that does not catch up "
+        "before they fire without it (a stuck partition must not stop every deadline)",
+    )
     timer_contention_pause_seconds: float = Field(
         default=0.05, gt=0, description="pause when due timers are held by another instance"
     )

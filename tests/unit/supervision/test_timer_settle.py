@@ -67,3 +67,20 @@ def test_the_wait_for_reads_is_on_unless_turned_off(monkeypatch):
     monkeypatch.delenv("TIMER_WAIT_FOR_READS", raising=False)
     assert Settings().timer_caught_up_margin_seconds == 0.1
     assert Settings(timer_wait_for_reads=False).timer_caught_up_margin_seconds is None
+
+
+def test_a_consumer_that_never_catches_up_holds_the_timers_only_so_long(monkeypatch):
+    scheduler = TimerScheduler(
+        Supervision(),
+        settle_seconds=0.6,
+        caught_up_margin_seconds=0.1,
+        caught_up_max_hold_seconds=60,
+    )
+    clock = ManualClock(START)
+    assert scheduler._fire_by(clock) < START - timedelta(days=365), "held: nothing read yet"
+    started = time.monotonic()
+    monkeypatch.setattr(time, "monotonic", lambda: started + 61)
+    assert scheduler._fire_by(clock) == START, "held past the limit: the settle alone"
+    scheduler.caught_up("cases+assignments+feedback", time.time() - 3600)  # alive again
+    assert scheduler._fire_by(clock) == START  # a manual clock: no real span passes on it
+    assert not scheduler._gave_up_waiting
