@@ -15,7 +15,8 @@ EVENTS_OUT = Counter(
 )
 EVENTS_FAILED = Counter(
     "events_failed_total",
-    "Batches or events that failed, by kind (transient, poison, handler)",
+    "Batches or events that failed, by kind (transient, poison, handler); a batch's topic is "
+    "its subscription's topics joined by '+', a poison event's the topic it came from",
     ["service", "topic", "kind"],
 )
 DLQ_MESSAGES = Counter(
@@ -23,13 +24,14 @@ DLQ_MESSAGES = Counter(
 )
 HANDLE_SECONDS = Histogram(
     "event_batch_handle_seconds",
-    "Time to handle one consumed batch, transaction included",
+    "Time to handle one consumed batch, transaction included; topic: the subscription's "
+    "topics joined by '+'",
     ["service", "topic"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 BATCH_SIZE = Histogram(
     "event_batch_size",
-    "Records per consumed batch",
+    "Records per consumed batch; topic: the subscription's topics joined by '+'",
     ["service", "topic"],
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
 )
