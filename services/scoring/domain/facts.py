@@ -84,7 +84,7 @@ class Overdue(NamedTuple):
     """A red light supervision showed: when, for which limit, its deadline, which dispatch."""
 
     at: datetime
-    timer: str  # sign_for | handle | verify
+    timer: str  # sign_for | handle | verify, or "kept" (a light saved before lights were kept)
     deadline: datetime
     dispatch_number: int
 
@@ -246,9 +246,13 @@ def _on_handled(fact: CaseFact, event: Envelope, data: CaseHandled) -> CaseFact:
 
 def _on_overdue(fact: CaseFact, event: Envelope, data: CaseOverdue) -> CaseFact:
     overdue = Overdue(event.time, data.timer, data.deadline, data.dispatch_number)
-    if overdue in fact.overdues:
+    overdues = fact.overdues
+    if overdue in overdues:
         return fact
-    return _judge_overdue(_replace(fact, overdues=tuple(sorted((*fact.overdues, overdue)))))
+    if not overdues and fact.overdue_at is not None:
+        # Saved before lights were kept: the light it had stands as it was judged then.
+        overdues = (Overdue(fact.overdue_at, _KEPT, fact.overdue_at, 0),)
+    return _judge_overdue(_replace(fact, overdues=tuple(sorted((*overdues, overdue)))))
 
 
 def _judge_overdue(fact: CaseFact) -> CaseFact:
@@ -259,7 +263,8 @@ def _judge_overdue(fact: CaseFact) -> CaseFact:
     broker), and the light is then wrong. A light stands unless its dispatch's step was done
     by the deadline: signed for or handled, for ``sign_for``; handled, for ``handle``.
     ``verify`` is the inspector's limit, not the department's, and never counts here.
-    Facts saved before lights were kept have ``overdue_at`` alone, which is left as it was.
+    A fact saved before lights were kept has ``overdue_at`` alone: it stands, and becomes a
+    ``kept`` light beside the first new one.
     """
     if not fact.overdues:
         return fact
@@ -270,7 +275,13 @@ def _judge_overdue(fact: CaseFact) -> CaseFact:
     return _replace(fact, overdue_at=overdue_at)
 
 
+#: The timer of a light a fact had before lights were kept (no deadline to judge it by).
+_KEPT = "kept"
+
+
 def _stands(fact: CaseFact, overdue: Overdue) -> bool:
+    if overdue.timer == _KEPT:
+        return True
     if overdue.timer == "sign_for":
         done: tuple[datetime, ...] = fact.acceptances + fact.handlings
     elif overdue.timer == "handle":

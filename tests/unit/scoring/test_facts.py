@@ -270,6 +270,9 @@ def test_a_fact_saved_before_lights_were_kept_keeps_its_overdue_at():
     legacy = fold(story.events)
     legacy = _replace(legacy, overdue_at=at(3, 16))
     assert apply_event(legacy, story.accepted(at(3, 10.75))).overdue_at == at(3, 16)
+    # A later light is judged on its own; the light it had still stands.
+    later = story.overdue(at(3, 17) + SETTLE, timer="verify", deadline=at(3, 17))
+    assert apply_event(legacy, later).overdue_at == at(3, 16)
 
 
 def test_rework_counts_orders_and_failures_count_cases_failing_three_times():
