@@ -88,9 +88,9 @@ class Subscription:
     # fetch wait, trading a few hundred milliseconds for bigger batches (shared.consumer).
     follower: bool = False
 
-    #: base topic -> the group suffix that read it before it joined this subscription's group;
-    #: the new group starts where those left off (shared.kafka.adopt_offsets)
-    replaces: dict[str, str] = field(default_factory=dict)
+    #: Each of the topics was read in a group of its own, ``<service>.<topic>``, before they
+    #: shared this one (until 2026-12): it starts where those left off (adopt_offsets).
+    adopts_topic_groups: bool = False
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -204,12 +204,12 @@ class ServiceRuntime:
         """Groups that replace earlier ones start where those left off (once, after an upgrade)."""
         s = self.settings
         for sub in self.subscriptions:
-            if not sub.replaces:
+            if not sub.adopts_topic_groups:
                 continue
             group = self.group_for(sub.topics[0])
             earlier = {
-                s.topic_prefix + topic: f"{s.topic_prefix}{s.service_name}{suffix}"
-                for topic, suffix in sub.replaces.items()
+                s.topic_prefix + topic: f"{s.topic_prefix}{s.service_name}.{topic}"
+                for topic in sub.topics
             }
             carried = await adopt_offsets(s.kafka, group, earlier)
             if carried:

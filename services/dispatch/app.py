@@ -20,9 +20,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 #: Topics dispatch reads: ``cases`` on the forward path, the others as a follower.
 TOPICS = ("cases", "feedback", "supervision")
 FOLLOWED = TOPICS[1:]
-#: Until 2026-12 each followed topic had a group of its own (``dispatch.<topic>``); the one
-#: group starts where they left off.
-EARLIER_GROUPS = {topic: f".{topic}" for topic in FOLLOWED}
 
 
 @dataclass
@@ -66,7 +63,7 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
         # feedback and supervision topics, in one consumer (each fetch stream costs the broker).
         Subscription("cases", handler, group_suffix=".cases"),
         Subscription(
-            FOLLOWED, handler, group_suffix=".followers", follower=True, replaces=EARLIER_GROUPS
+            FOLLOWED, handler, group_suffix=".followers", follower=True, adopts_topic_groups=True
         ),
     ]
     api.install(app, runtime)

@@ -17,9 +17,6 @@ from shared.runtime import ServiceRuntime, Subscription
 SCHEMA = "intake"
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_MODEL_TOPICS = ("assignments", "feedback", "supervision")
-#: Until 2026-12 each read-model topic had a group of its own (``intake.<topic>``); the one
-#: group starts where they left off.
-EARLIER_GROUPS = {topic: f".{topic}" for topic in READ_MODEL_TOPICS}
 
 
 class IntakeRuntime(ServiceRuntime):
@@ -45,7 +42,7 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
             intake.on_case_events,
             group_suffix=".followers",
             follower=True,
-            replaces=EARLIER_GROUPS,
+            adopts_topic_groups=True,
         ),
     ]
     runtime = IntakeRuntime(

@@ -19,9 +19,6 @@ SCHEMA = "scoring"
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The topics scoring follows; one handler folds them all.
 TOPICS = ("cases", "assignments", "feedback", "supervision")
-#: Until 2026-12 each topic had a group of its own (``<service>.<topic>``); the one group
-#: starts where they left off.
-EARLIER_GROUPS = {topic: f".{topic}" for topic in TOPICS}
 
 
 @dataclass
@@ -57,7 +54,7 @@ def build(
         # dispatch (two topics) mostly meet in one batch, so its fact is loaded, folded and
         # saved once for both, and the group rebalances once when an instance joins.
         # A follower: scores are read by the day.
-        subscriptions=[Subscription(TOPICS, handler, follower=True, replaces=EARLIER_GROUPS)],
+        subscriptions=[Subscription(TOPICS, handler, follower=True, adopts_topic_groups=True)],
         app=app,
         background=[Publisher(context).run],
         context=context,

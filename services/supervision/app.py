@@ -22,9 +22,6 @@ SCHEMA = "supervision"
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The topics supervision follows; one handler folds them all.
 TOPICS = ("cases", "assignments", "feedback")
-#: Until 2026-12 each topic had a group of its own (``<service>.<topic>``); the one group
-#: starts where they left off.
-EARLIER_GROUPS = {topic: f".{topic}" for topic in TOPICS}
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +67,7 @@ def build_with_scheduler(
         # away, so a timer armed half a second later changes nothing, and bigger batches
         # cost less.
         subscriptions=[
-            Subscription(TOPICS, supervision.handle, follower=True, replaces=EARLIER_GROUPS)
+            Subscription(TOPICS, supervision.handle, follower=True, adopts_topic_groups=True)
         ],
         app=app,
         background=[scheduler.run, _gauges(settings.gauge_refresh_seconds)],
