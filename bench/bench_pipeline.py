@@ -121,7 +121,7 @@ def _env_float(name: str, default: float) -> float:
 PARTITIONS = _env_int("BENCH_PIPELINE_PARTITIONS", DEFAULT_PARTITIONS)
 WARMUP = _env_int("BENCH_PIPELINE_WARMUP", 300)
 LIMIT_MESSAGES = _env_int("BENCH_PIPELINE_LIMIT_MESSAGES", 30_000)
-LIMIT_REPEATS = max(1, _env_int("BENCH_PIPELINE_LIMIT_PASSES", 3))
+LIMIT_PASSES = max(1, _env_int("BENCH_PIPELINE_LIMIT_PASSES", 3))
 BACKLOG = _env_int("BENCH_PIPELINE_REPORTS", 20_000)
 PROFILE_REPORTS = _env_int("BENCH_PIPELINE_PROFILE_REPORTS", 8_000)
 # 1: (a) and (b) only, for a quick look while working on the services; never for the record.
@@ -974,7 +974,7 @@ async def limit_phase(
     backlog: list[Message],
     paced: list[Message],
 ) -> dict[str, Any]:
-    """(a) four passthrough hops, ``LIMIT_REPEATS`` times on fresh topics: the median rate.
+    """(a) four passthrough hops, ``LIMIT_PASSES`` times on fresh topics: the median rate.
 
     One pass of the backlog lasts two seconds or less on a fast phase of the VM, and its
     rate moved by a third between runs forty minutes apart while the pipeline's moved by
@@ -983,8 +983,8 @@ async def limit_phase(
     at ``RATE`` is measured once, after the last pass.
     """
     passes = []
-    for n in range(LIMIT_REPEATS):
-        last = n == LIMIT_REPEATS - 1
+    for n in range(LIMIT_PASSES):
+        last = n == LIMIT_PASSES - 1
         passes.append(
             await _limit_pass(
                 run, producer, f"{run.prefix}a{n}_", warm, backlog, paced if last else []
