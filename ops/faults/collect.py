@@ -4,6 +4,7 @@ services' schemas, once the run is over and the services are stopped."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import re
 from collections import defaultdict
@@ -22,13 +23,9 @@ from ops.faults.audit import (
     PoisonSent,
     Verdict,
 )
-from services.dispatch.app import FOLLOWED as DISPATCH_FOLLOWED
-from services.intake.app import READ_MODEL_TOPICS
 from services.scoring import recompute as scoring_recompute
-from services.scoring.app import TOPICS as SCORING_TOPICS
 from services.scoring.settings import Settings as ScoringSettings
 from services.supervision import store as supervision_store
-from services.supervision.app import TOPICS as SUPERVISION_TOPICS
 from services.supervision.domain.rules import Rules
 from services.supervision.domain.timers import armed_timers
 from shared.calendar import WorkCalendar
@@ -41,27 +38,36 @@ from shared.events.supervision import CaseLookbackDue, CaseNoticeIssued, CaseOve
 from shared.kafka import client_options, partitions_of, read_to_end
 from shared.kafka import end_offsets as kafka_end_offsets
 from shared.reference import load_reference
+from shared.runtime import ServiceRuntime
 from shared.settings import KafkaSettings
-from shared.topics import DLQ_SUFFIX, TOPICS
+from shared.topics import DLQ_SUFFIX, SERVICES, TOPICS
 
 MARKER = re.compile(rb"faults-poison-[0-9a-z]+-[0-9]+")
 
-#: Every consumer group of the four services, and the base topics it reads.
-GROUPS: dict[str, tuple[str, ...]] = {
-    "intake": ("reports",),
-    "intake.followers": READ_MODEL_TOPICS,
-    "dispatch.cases": ("cases",),
-    "dispatch.followers": DISPATCH_FOLLOWED,
-    "supervision": SUPERVISION_TOPICS,
-    "scoring": SCORING_TOPICS,
-}
+
+def _runtime(service: str, **settings: object) -> ServiceRuntime:
+    """The service's runtime, only built (no I/O): its subscriptions are where groups are named."""
+    app = importlib.import_module(f"services.{service}.app")
+    if not settings:
+        return app.build()  # type: ignore[no-any-return]
+    module = importlib.import_module(f"services.{service}.settings")
+    return app.build(module.Settings(**settings))  # type: ignore[no-any-return]
+
+
+@functools.cache
+def groups() -> dict[str, tuple[str, ...]]:
+    """Every consumer group of the four services, unprefixed, and the base topics it reads."""
+    out: dict[str, tuple[str, ...]] = {}
+    for service in SERVICES:
+        runtime = _runtime(service, topic_prefix="")
+        for sub in runtime.subscriptions:
+            out[runtime.group_for(sub.topics[0])] = sub.topics
+    return out
 
 
 def group_of(service: str, topic: str) -> str:
     """A service's consumer group on a base topic, as the service itself names it."""
-    # The runtime is only built (no I/O): its subscriptions are where group names are made.
-    runtime = importlib.import_module(f"services.{service}.app").build()
-    return str(runtime.group_for(topic))
+    return _runtime(service).group_for(topic)
 
 
 async def events_on(cfg: KafkaSettings, topic: str) -> AsyncIterator[Envelope]:
@@ -109,12 +115,13 @@ async def committed(
 
 
 async def lag(
-    cfg: KafkaSettings, prefix: str, groups: dict[str, tuple[str, ...]] = GROUPS
+    cfg: KafkaSettings, prefix: str, wanted: dict[str, tuple[str, ...]] | None = None
 ) -> dict[str, int]:
-    """Messages each consumer group has not committed yet, by group."""
-    ends = await end_offsets(cfg, sorted({prefix + t for ts in groups.values() for t in ts}))
+    """Messages each consumer group (every one, unless ``wanted``) has not committed yet."""
+    wanted = groups() if wanted is None else wanted
+    ends = await end_offsets(cfg, sorted({prefix + t for ts in wanted.values() for t in ts}))
     out: dict[str, int] = {}
-    for group, topics in groups.items():
+    for group, topics in wanted.items():
         names = {prefix + t for t in topics}
         tps = [tp for tp in ends if tp.topic in names]
         done = await committed(cfg, prefix + group, tps)

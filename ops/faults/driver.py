@@ -190,7 +190,7 @@ class FaultRun:
             await self._wait_drained({"intake"}, o.drain_seconds)
             stop_sim.set()
             await simulating
-            drained, lag_then = await self._wait_drained(set(collect.GROUPS), o.drain_seconds)
+            drained, lag_then = await self._wait_drained(set(collect.groups()), o.drain_seconds)
             self.report.drained = drained
             self.report.seconds["drained"] = self.elapsed()
             cutoff = clock.now() - timedelta(seconds=o.grace_seconds * o.scale)
@@ -206,7 +206,7 @@ class FaultRun:
         # Scoring last: it publishes nothing the others read, so once it has caught up
         # with what the others published before they stopped, a recompute must match.
         await asyncio.to_thread(self._stop, ["intake", "dispatch", "supervision"])
-        scoring_groups = {g for g in collect.GROUPS if g.split(".")[0] == "scoring"}
+        scoring_groups = {g for g in collect.groups() if g.split(".")[0] == "scoring"}
         _, scoring_lag = await self._wait_drained(scoring_groups, 60)
         await asyncio.to_thread(self._stop, ["scoring"])
         self.report.seconds["stopped"] = self.elapsed()
@@ -234,7 +234,7 @@ class FaultRun:
     async def _wait_drained(self, groups: set[str], seconds: float) -> tuple[bool, dict[str, int]]:
         """Wait until ``groups`` have committed every message and the outboxes are empty."""
         deadline = time.monotonic() + seconds
-        wanted = {g: collect.GROUPS[g] for g in groups}
+        wanted = {g: collect.groups()[g] for g in groups}
         behind: dict[str, int] = {}
         told = time.monotonic()
         while True:
