@@ -10,6 +10,8 @@ reads the table, so a revoked key is refused from the next request on.
     python -m shared.apikeys --service intake create --kind department --id sanitation
     python -m shared.apikeys --service dispatch create --kind centre --id command-centre
     python -m shared.apikeys --service intake revoke <key or its sha256>
+    python -m shared.apikeys --service intake revoke -- -<key made before keys
+                                                    stopped starting with '-'>
     python -m shared.apikeys --service intake list
 """
 
@@ -99,6 +101,19 @@ async def principal_for(conn: Connection, key: str) -> Principal | None:
     return None if row is None else Principal(row["kind"], row["principal_id"])
 
 
+def new_key() -> str:
+    """A fresh key of 256 random bits that never starts with '-'.
+
+    A URL-safe token starts with '-' one time in 64, and the operator's
+    ``revoke <key>`` would then read it as an option and refuse to run.
+    Drawing again keeps all the other first characters equally likely.
+    """
+    while True:
+        key = secrets.token_urlsafe(32)
+        if not key.startswith("-"):
+            return key
+
+
 async def revoke_key(conn: Connection, hashed: str) -> bool:
     status = await conn.execute(
         "UPDATE access_keys SET revoked = true, revoked_at = now() "
@@ -155,7 +170,7 @@ async def _run(args: argparse.Namespace) -> int:
                 if known is not None and args.id not in known:
                     print(f"--id: the city has no {args.kind} {args.id!r}", file=sys.stderr)
                     return 2
-                key = secrets.token_urlsafe(32)
+                key = new_key()
                 await register_key(conn, key, principal, args.label)
                 print(key)
                 print(
@@ -180,7 +195,7 @@ async def _run(args: argparse.Namespace) -> int:
         await pool.close()
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m shared.apikeys")
     parser.add_argument(
         "--service", required=True, choices=SERVICES, help="whose HTTP API the key opens"
@@ -190,11 +205,17 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--kind", required=True, choices=KINDS)
     create.add_argument("--id", required=True, help="the channel, department or centre id")
     create.add_argument("--label", default="", help="who the key is for")
-    revoke = commands.add_parser("revoke", help="revoke a key (give the key or its sha256)")
+    revoke = commands.add_parser(
+        "revoke",
+        help="revoke a key (give the key or its sha256; put -- before a key starting with -)",
+    )
     revoke.add_argument("key")
     commands.add_parser("list", help="list keys by hash, principal and state")
-    args = parser.parse_args(argv)
-    return asyncio.run(_run(args))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(_run(parser().parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from services.intake.domain import FeedbackRefused, FeedbackRequest, authorise
 from services.intake.domain.progress import Progress
-from shared.apikeys import Principal, key_hash, parse_dev_keys
+from shared.apikeys import Principal, key_hash, new_key, parse_dev_keys, parser
 from shared.ratelimit import RateLimiter, TokenBucket
 from shared.settings import ServiceSettings
 
@@ -66,6 +66,19 @@ def test_dev_keys_parse_and_bad_ones_fail_at_start_naming_the_item() -> None:
 def test_only_a_hash_of_a_key_is_kept() -> None:
     assert key_hash("secret") == key_hash("secret") != key_hash("secret ")
     assert "secret" not in key_hash("secret") and len(key_hash("secret")) == 64
+
+
+def test_a_new_key_never_reads_as_an_option_to_the_revoke_command() -> None:
+    # One URL-safe token in 64 starts with '-': 4,000 draws would show it.
+    keys = [new_key() for _ in range(4000)]
+    assert not any(k.startswith("-") for k in keys)
+    assert len(set(keys)) == len(keys) and all(len(k) == 43 for k in keys)
+    args = parser().parse_args(["--service", "intake", "revoke", keys[0]])
+    assert (args.command, args.key) == ("revoke", keys[0])
+    # A key made before that rule is still revocable, after '--'.
+    older = "-" + keys[0][1:]
+    args = parser().parse_args(["--service", "intake", "revoke", "--", older])
+    assert args.key == older
 
 
 def _dispatched(department: str = "sanitation", co: tuple[str, ...] = ()) -> Progress:

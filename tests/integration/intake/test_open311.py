@@ -203,8 +203,8 @@ async def test_api_keys_per_channel(stack, ref):
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    await revoke.communicate()
-    assert revoke.returncode == 0
+    _, err = await revoke.communicate()
+    assert revoke.returncode == 0, err
     refused = await stack.http.post(
         "/open311/v2/requests.json",
         content=_form(ref, "32050800400401", api_key=key),
