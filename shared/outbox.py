@@ -21,7 +21,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from shared import metrics
-from shared.db import is_transient
+from shared.db import is_transient, session_lock
 
 if TYPE_CHECKING:
     from shared.db import Connection
@@ -112,6 +112,16 @@ class Tx:
         self.pending.clear()
 
 
+# The rows published last are deleted, and the next ones read, in one statement. The
+# DELETE's rows are still visible to the SELECT (one snapshot), hence the filter.
+_DELETE_AND_READ = (
+    "WITH published AS (DELETE FROM outbox WHERE id = ANY($1::bigint[])) "
+    "SELECT id, topic, key, value, header_keys, header_values, event_type, "
+    "extract(epoch FROM clock_timestamp() - created_at) AS age "
+    "FROM outbox WHERE id <> ALL($1::bigint[]) ORDER BY id LIMIT $2"
+)
+
+
 class OutboxRelay:
     """Publishes the service's outbox. Wake it with :meth:`notify` after a commit."""
 
@@ -149,19 +159,15 @@ class OutboxRelay:
         backoff = 0.1
         while not self._stopping:
             try:
-                async with self.pool.acquire() as conn:
-                    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_id):
-                        # Another instance is the publisher; stand by, and let its gauges
-                        # speak for the backlog rather than this replica's last reading.
-                        metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
-                        metrics.OUTBOX_AGE.labels(self.service).set(0)
-                        await self._sleep(self.poll_seconds)
-                        continue
-                    try:
+                async with self.pool.acquire() as conn, session_lock(conn, self.lock_id) as leader:
+                    if leader:
                         await self._publish_loop(conn)
-                    finally:
-                        if not conn.is_closed():
-                            await conn.execute("SELECT pg_advisory_unlock($1)", self.lock_id)
+                if not leader:
+                    # Another instance is the publisher; stand by, and let its gauges
+                    # speak for the backlog rather than this replica's last reading.
+                    metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
+                    metrics.OUTBOX_AGE.labels(self.service).set(0)
+                    await self._sleep(self.poll_seconds)
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
@@ -180,15 +186,15 @@ class OutboxRelay:
         self._wake.clear()
 
     async def _publish_loop(self, conn: Connection) -> None:
+        # Ids the broker has acknowledged and the outbox still holds: deleted by the next
+        # read, in the same statement, so a batch costs two round trips, not three. Should
+        # anything fail before that read, they stay and go again (consumers drop repeats).
+        published: list[int] = []
         while not self._stopping:
             # Clear before reading: a notify that lands while we publish is not lost.
             self._wake.clear()
-            rows = await conn.fetch(
-                "SELECT id, topic, key, value, header_keys, header_values, event_type, "
-                "extract(epoch FROM clock_timestamp() - created_at) AS age "
-                "FROM outbox ORDER BY id LIMIT $1",
-                self.batch,
-            )
+            rows = await conn.fetch(_DELETE_AND_READ, published, self.batch)
+            published = []
             if not rows:
                 metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
                 metrics.OUTBOX_AGE.labels(self.service).set(0)
@@ -197,15 +203,16 @@ class OutboxRelay:
             metrics.OUTBOX_AGE.labels(self.service).set(float(rows[0]["age"]))
             await self._publish(rows)
             self.after_publish()
-            await conn.execute(
-                "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
-            )
+            published = [r["id"] for r in rows]
             self.published += len(rows)
             if len(rows) == self.batch:
                 backlog = await conn.fetchval("SELECT count(*) FROM outbox")
-                metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog)
+                metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog - len(rows))
             else:
                 metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
+        if published:
+            # Stopping: what was sent goes now, or the next start would send it again.
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", published)
 
     async def _publish(self, rows: Sequence[asyncpg.Record]) -> None:
         # send() only enqueues; the producer keeps one batch in flight per partition,

@@ -37,7 +37,7 @@ from services.scoring.context import ScoringContext
 from services.scoring.domain.figures import PUBLISHED_UNIT_TYPES, RANKED_UNIT_TYPES, UnitType
 from services.scoring.domain.scores import ScoreRow, ScoreTable
 from services.scoring.tables import RATES, digest, load_table, score_published
-from shared.db import is_transient
+from shared.db import is_transient, session_lock
 from shared.events import make_event
 from shared.outbox import Tx
 from shared.periods import Period, parse_period
@@ -80,14 +80,11 @@ class Publisher:
         transaction, so the consumers never wait long on a row the publisher holds.
         """
         lock_id = _LOCK_BASE + sum(runtime.schema.encode())
-        async with runtime.db.acquire() as conn:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_id):
+        async with runtime.db.acquire() as conn, session_lock(conn, lock_id) as publisher:
+            if not publisher:
                 return 0  # another instance is publishing
-            try:
-                published = await self._close_periods(runtime, conn, now)
-                published += await self._refresh_changed(runtime, conn, now)
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", lock_id)
+            published = await self._close_periods(runtime, conn, now)
+            published += await self._refresh_changed(runtime, conn, now)
         return published
 
     async def _close_periods(self, runtime: ServiceRuntime, conn: Connection, now: datetime) -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 import asyncpg
 from prometheus_client import REGISTRY
 
+from shared.db import session_lock
 from shared.events.envelope import make_event
 from shared.topics import ERROR_HEADERS
 from tests.integration.conftest import kafka_settings, service_settings
@@ -229,14 +230,64 @@ async def test_events_of_one_key_leave_in_order_across_batches(prefix, database_
     runtime = ping_runtime(settings, schema)
     await runtime.start()
     try:
-        pongs = await read_topic(cfg, prefix + "pongs", expect_at_least=300, seconds=30)
+        await read_topic(cfg, prefix + "pongs", expect_at_least=300, seconds=30)
     finally:
         await runtime.stop()
+    # Each relay round deletes what the round before it sent: every pong went once.
+    pongs = await read_topic(cfg, prefix + "pongs", expect_at_least=300, seconds=30)
+    assert len(pongs) == 300
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox") == 0
+    finally:
+        await conn.close()
     by_key: dict[bytes, list[int]] = {}
     for record in sorted(pongs, key=lambda r: (r.partition, r.offset)):
         by_key.setdefault(record.key, []).append(json.loads(record.value)["data"]["n"])
     assert by_key[b"k1"] == numbers[:150]
     assert by_key[b"k2"] == numbers[150:]
+
+
+async def test_a_session_lock_is_released_or_dies_with_its_connection(database_url):
+    # Pooled connections are not reset on release, so nothing else would free the lock.
+    holder, other = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
+    try:
+        async with session_lock(holder, 4242) as taken:
+            assert taken
+            async with session_lock(other, 4242) as also:
+                assert not also
+        async with session_lock(other, 4242) as taken_after:
+            assert taken_after
+
+        class UnlockFails:
+            def __init__(self, conn: asyncpg.Connection) -> None:
+                self.conn = conn
+                self.fetchval, self.is_closed, self.terminate = (
+                    conn.fetchval,
+                    conn.is_closed,
+                    conn.terminate,
+                )
+
+            async def execute(self, query: str, *args: object) -> str:
+                raise ConnectionError("the unlock did not get through")
+
+        try:
+            async with session_lock(UnlockFails(holder), 4343) as taken:  # type: ignore[arg-type]
+                assert taken
+        except ConnectionError:
+            pass
+        else:
+            raise AssertionError("a failed unlock must surface")
+        assert holder.is_closed()
+        for _ in range(50):  # the server ends the session, and its lock, a moment later
+            async with session_lock(other, 4343) as freed:
+                if freed:
+                    break
+            await asyncio.sleep(0.1)
+        assert freed
+    finally:
+        await holder.close()
+        await other.close()
 
 
 async def test_a_dead_lettered_event_can_be_redriven(prefix, database_url, bootstrap):
