@@ -6,14 +6,17 @@ A tiny ping service stands in for a real one: pings in -> a row per ping and a p
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+from aiokafka import ConsumerRecord
 from prometheus_client import REGISTRY
 
 from shared.db import session_lock
@@ -246,6 +249,35 @@ async def test_events_of_one_key_leave_in_order_across_batches(prefix, database_
         by_key.setdefault(record.key, []).append(json.loads(record.value)["data"]["n"])
     assert by_key[b"k1"] == numbers[:150]
     assert by_key[b"k2"] == numbers[150:]
+
+
+async def test_consumed_batches_leave_no_garbage_for_the_collector(prefix, database_url, bootstrap):
+    # The services collect rarely (shared.runtime.GC_YOUNG_THRESHOLD): a batch that is
+    # freed only by the collector stays in memory until a full scan finds it.
+    cfg = kafka_settings(bootstrap)
+    schema = f"{prefix}ping"
+    await create_topics(cfg, prefix, ["pings", "pongs", "pings.dlq"], partitions=2)
+    settings = service_settings(f"{prefix}ping", prefix, database_url, bootstrap)
+    settings.kafka.max_batch = 7  # several batches
+    runtime = ping_runtime(settings, schema)
+    await runtime.start()
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        await produce(cfg, prefix + "pings", pings(list(range(1, 41))))
+        await read_topic(cfg, prefix + "pongs", expect_at_least=40, seconds=30)
+        await eventually(lambda: applied(database_url, schema), lambda ns: len(ns) == 40)
+        gc.collect()
+        left = Counter(
+            type(o).__qualname__
+            for o in gc.garbage
+            if isinstance(o, ConsumerRecord) or type(o).__module__.startswith("faststream")
+        )
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        await runtime.stop()
+    assert not left, f"batches left as cyclic garbage: {dict(left)}"
 
 
 async def test_a_session_lock_is_released_or_dies_with_its_connection(database_url):
