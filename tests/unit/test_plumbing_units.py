@@ -190,3 +190,16 @@ async def test_an_empty_poll_does_not_sleep_before_the_next():
     assert time.perf_counter() - began < 0.1
     assert await subscriber.get_msg(consumer) == (1, 2, 3)
     assert consumer.polls == [{"timeout_ms": 200, "max_records": 7}] * 2
+
+
+def test_a_settled_heap_is_the_services_and_the_collector_is_given_back() -> None:
+    import gc
+
+    from shared.runtime import GC_YOUNG_THRESHOLD, settled_heap
+
+    before = gc.get_threshold()
+    with settled_heap():
+        assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
