@@ -658,18 +658,16 @@ async def ranking_latency(database_url: str) -> dict[str, object]:
         # The heap as the service keeps it (``ServiceRuntime.run``): with this process's
         # default collector, 18 full collections of about 60 ms fell in 203 reads, one
         # read in eleven, and they were the whole p99.
-        async with (
-            httpx.AsyncClient(transport=transport, base_url="http://scoring") as http,
-            settled_heap(),
-        ):
-            for i in range(RANKING_REQUESTS + 3):
-                t = time.perf_counter()
-                got = await http.get("/v1/scores?unit_type=department&period=2026-11")
-                elapsed = (time.perf_counter() - t) * 1000
-                assert got.status_code == 200, got.text
-                body = got.json()
-                if i >= 3:  # the first few warm the pool and the caches
-                    timings.append(elapsed)
+        with settled_heap():
+            async with httpx.AsyncClient(transport=transport, base_url="http://scoring") as http:
+                for i in range(RANKING_REQUESTS + 3):
+                    t = time.perf_counter()
+                    got = await http.get("/v1/scores?unit_type=department&period=2026-11")
+                    elapsed = (time.perf_counter() - t) * 1000
+                    assert got.status_code == 200, got.text
+                    body = got.json()
+                    if i >= 3:  # the first few warm the pool and the caches
+                        timings.append(elapsed)
         assert body["ranked_units"] == RANKED_UNITS
     finally:
         await runtime.stop()
