@@ -1,0 +1,41 @@
+"""The in-process benchmarks run end to end, small, on the real broker and Postgres.
+
+Their figures are for `make bench`; here only that the code runs and counts what it
+should. A benchmark that breaks is otherwise found at the next `make bench`, with its
+results left from an older run (the scoring one did, once).
+"""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from bench import bench_intake, bench_scoring
+
+
+async def test_the_intake_benchmark_registers_every_report(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, bootstrap: str
+) -> None:
+    monkeypatch.setattr(bench_intake, "REPORTS", 120)
+    monkeypatch.setattr(bench_intake, "STEADY_RATE", 40)
+    monkeypatch.setattr(bench_intake, "STEADY_SECONDS", 1.0)
+    threshold = gc.get_threshold()
+    figures = await bench_intake.main()
+    assert sum(figures["verdicts"].values()) == 120
+    assert figures["registrations_per_second"] > 0
+    assert figures["latency_p99_ms"] >= figures["latency_p50_ms"] > 0
+    # The service is measured under its own collector settings; this process gets its back.
+    assert gc.get_threshold() == threshold and gc.get_freeze_count() == 0
+
+
+async def test_the_ranking_benchmark_reads_the_seeded_month(
+    monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    monkeypatch.setattr(bench_scoring, "RANKED_UNITS", 12)
+    monkeypatch.setattr(bench_scoring, "SEEDED_EVENTS", 800)
+    monkeypatch.setattr(bench_scoring, "RANKING_REQUESTS", 5)
+    figures = await bench_scoring.ranking_latency(database_url)
+    assert figures["ranking_units"] == 12 and figures["ranking_requests"] == 5
+    assert figures["ranking_ms_max"] >= figures["ranking_ms_p99"] >= figures["ranking_ms_p50"] > 0
+    assert gc.get_freeze_count() == 0
