@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 GC_YOUNG_THRESHOLD = 200_000
 
 
-def settle_heap() -> None:
+def _settle_heap() -> None:
     """Move what start-up built (modules, reference data, clients) out of the collector's sight.
 
     It lives as long as the process, so scanning it again at every full
@@ -68,13 +68,13 @@ def settle_heap() -> None:
 
 @contextlib.contextmanager
 def settled_heap() -> Iterator[None]:
-    """:func:`settle_heap` for a block, then the collector as it was.
+    """:func:`_settle_heap` for a block, then the collector as it was.
 
     For a service run inside another process (the benchmarks), so that it is measured
     with the heap it keeps when it runs as ``python -m services.<name>``.
     """
     threshold = gc.get_threshold()
-    settle_heap()
+    _settle_heap()
     try:
         yield
     finally:
@@ -328,7 +328,7 @@ class ServiceRuntime:
         app = self.app or FastAPI(title=self.settings.service_name)
         add_operational_routes(app, self.readiness)
         await self.start()
-        settle_heap()
+        _settle_heap()
         server = _QuietServer(
             uvicorn.Config(
                 app,
