@@ -195,7 +195,7 @@ async def _run(args: argparse.Namespace) -> int:
         await pool.close()
 
 
-def parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m shared.apikeys")
     parser.add_argument(
         "--service", required=True, choices=SERVICES, help="whose HTTP API the key opens"
@@ -215,7 +215,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return asyncio.run(_run(parser().parse_args(argv)))
+    return asyncio.run(_run(build_parser().parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from services.intake.domain import FeedbackRefused, FeedbackRequest, authorise
 from services.intake.domain.progress import Progress
-from shared.apikeys import Principal, key_hash, new_key, parse_dev_keys, parser
+from shared.apikeys import Principal, build_parser, key_hash, new_key, parse_dev_keys
 from shared.ratelimit import RateLimiter, TokenBucket
 from shared.settings import ServiceSettings
 
@@ -73,11 +73,11 @@ def test_a_new_key_never_reads_as_an_option_to_the_revoke_command() -> None:
     keys = [new_key() for _ in range(4000)]
     assert not any(k.startswith("-") for k in keys)
     assert len(set(keys)) == len(keys) and all(len(k) == 43 for k in keys)
-    args = parser().parse_args(["--service", "intake", "revoke", keys[0]])
+    args = build_parser().parse_args(["--service", "intake", "revoke", keys[0]])
     assert (args.command, args.key) == ("revoke", keys[0])
     # A key made before that rule is still revocable, after '--'.
     older = "-" + keys[0][1:]
-    args = parser().parse_args(["--service", "intake", "revoke", "--", older])
+    args = build_parser().parse_args(["--service", "intake", "revoke", "--", older])
     assert args.key == older
 
 
