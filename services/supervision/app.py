@@ -72,7 +72,7 @@ def build_with_scheduler(
         app=app,
         background=[scheduler.run, _gauges(settings.gauge_refresh_seconds)],
         clock=clock,
-        on_caught_up=scheduler.caught_up if settings.timer_wait_for_reads else None,
+        on_caught_up=scheduler.caught_up if scheduler.waits_for_reads else None,
     )
     add_routes(app, runtime)
     return runtime, scheduler

@@ -121,6 +121,11 @@ class TimerScheduler:
         if not self._asleep or self._sleeping_until is None or due < self._sleeping_until:
             self._wake.set()
 
+    @property
+    def waits_for_reads(self) -> bool:
+        """Whether timers wait for the consumer's reads (then it must be told: :meth:`caught_up`)."""
+        return self.caught_up_margin_seconds is not None
+
     def caught_up(self, subscription: str, as_of: float) -> None:
         """The consumer has applied everything its partitions held at ``as_of`` (wall clock)."""
         self._caught_up_seen = time.monotonic()
@@ -245,12 +250,13 @@ class TimerScheduler:
         """
         now = clock.now()
         settled = now - clock_span(clock, self.settle_seconds)
-        if self.caught_up_margin_seconds is None or self._waited_too_long():
+        margin = self.caught_up_margin_seconds
+        if margin is None or self._waited_too_long():
             return settled
         as_of = self._caught_up_as_of
         if as_of is None:
             return _NEVER  # nothing read since the start: every backlog is still unread
-        behind = max(0.0, time.time() - as_of) + self.caught_up_margin_seconds
+        behind = max(0.0, time.time() - as_of) + margin
         return min(settled, now - clock_span(clock, behind))
 
     def _waited_too_long(self) -> bool:
