@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -54,10 +55,41 @@ class Stack:
     containers: list[Any] = field(default_factory=list)
 
 
+#: Where :func:`free_port` looks first: below Linux's default ephemeral range (32768-60999).
+_LISTEN_PORTS = range(20000, 32768)
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
+    """A port nothing listens on, for a child process to bind a moment later.
+
+    Taken below the kernel's ephemeral range: a port the kernel hands out (port 0) is
+    one it may hand out again, to any outgoing connection, before the child binds it
+    (a benchmark's service once failed with "address already in use" that way).
+    Ports handed out by this process are not handed out twice.
+    """
+    low = _ephemeral_low()
+    candidates = [p for p in _LISTEN_PORTS if p < low and p not in _handed_out]
+    for port in random.sample(candidates, min(len(candidates), 50)):
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+_handed_out: set[int] = set()
 
 
 def _wait_port(host: str, port: int, seconds: float) -> None:
