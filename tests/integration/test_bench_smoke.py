@@ -1,4 +1,4 @@
-"""The in-process benchmarks run end to end, small, on the real broker and Postgres.
+"""The benchmarks run end to end, small, on the real broker and Postgres.
 
 Their figures are for `make bench`; here only that the code runs and counts what it
 should. A benchmark that breaks is otherwise found at the next `make bench`, with its
@@ -11,7 +11,7 @@ import gc
 
 import pytest
 
-from bench import bench_intake, bench_scoring
+from bench import bench_intake, bench_pipeline, bench_scoring
 
 
 async def test_the_intake_benchmark_registers_every_report(
@@ -39,3 +39,39 @@ async def test_the_ranking_benchmark_reads_the_seeded_month(
     assert figures["ranking_units"] == 12 and figures["ranking_requests"] == 5
     assert figures["ranking_ms_max"] >= figures["ranking_ms_p99"] >= figures["ranking_ms_p50"] > 0
     assert gc.get_freeze_count() == 0
+
+
+async def test_the_pipeline_benchmark_runs_every_phase(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, bootstrap: str
+) -> None:
+    """(a) to (e), small: four hop processes, then the four services, restarted for (c)."""
+    small = {
+        "WARMUP": 40,
+        "LIMIT_MESSAGES": 400,
+        "LIMIT_PASSES": 1,
+        "LIMIT_LATENCY_SECONDS": 1.0,
+        "BACKLOG": 400,
+        "PROFILE_REPORTS": 200,
+        "RATE": 100.0,
+        "SECONDS": 3.0,
+    }
+    for name, value in small.items():
+        monkeypatch.setattr(bench_pipeline, name, value)
+    figures = await bench_pipeline.main()
+
+    assert figures["limit_msgs_per_s"] > 0 and figures["pipeline_reports_per_s"] > 0
+    assert figures["pipeline"]["reports"] == 400
+    assert (
+        0
+        < figures["pipeline_ratio_to_limit"]
+        == round(figures["pipeline_reports_per_s"] / figures["limit_msgs_per_s"], 3)
+    )
+    # (c) ran on topics of its own, after the services restarted cleanly on them.
+    assert figures["c_topic_prefix"].endswith("_c_")
+    assert set(figures["exit_codes_before_c"].values()) == {0}
+    latency = figures["latency"]
+    assert latency["verdicts"] == {"case.registered": 300} and latency["sustained"]
+    for stage in ("registered", "dispatched"):
+        assert latency[f"report_to_{stage}"]["n"] == 300
+    assert latency["report_to_dispatched"]["p50_ms"] > latency["report_to_registered"]["p50_ms"]
+    assert set(figures["exit_codes"].values()) == {0}
