@@ -578,6 +578,7 @@ class Sampler:
         self.rss: dict[str, list[float]] = {}
         self.backends: dict[int, psutil.Process] = {}
         self.task: asyncio.Task[None] | None = None
+        self.started = False  # the first readings are taken: CPU is measured from there
 
     async def _find_backends(self) -> None:
         if not self.database:
@@ -608,36 +609,41 @@ class Sampler:
             with contextlib.suppress(psutil.Error):
                 proc.cpu_percent(None)
         psutil.cpu_percent(None)
+        self.started = True
         await self._find_backends()
         ticks = 0
         while True:
             await asyncio.sleep(self.every)
-            for name, proc in self.procs.items():
-                with contextlib.suppress(psutil.Error):
-                    cpu = proc.cpu_percent(None)
-                    rss = proc.memory_info().rss / 2**20
-                    self.cpu.setdefault(name, []).append(cpu)
-                    self.rss.setdefault(name, []).append(rss)
-            total = 0.0
-            by_owner = dict.fromkeys(self.owners.values(), 0.0)
-            for pid, proc in list(self.backends.items()):
-                try:
-                    cpu = proc.cpu_percent(None)
-                except psutil.Error:
-                    del self.backends[pid]
-                    continue
-                total += cpu
-                owner = self.backend_owner.get(pid)
-                if owner is not None:
-                    by_owner[owner] += cpu
-            if self.database:
-                self.cpu.setdefault("postgres (this run's backends)", []).append(total)
-                for owner, cpu in by_owner.items():
-                    self.cpu.setdefault(f"postgres for {owner}", []).append(cpu)
-            self.cpu.setdefault("machine (100 = all cores)", []).append(psutil.cpu_percent(None))
+            self._sample()
             ticks += 1
             if ticks % 4 == 0:
                 await self._find_backends()
+
+    def _sample(self) -> None:
+        """Each process's CPU since the last sample (or the start), and its RSS now."""
+        for name, proc in self.procs.items():
+            with contextlib.suppress(psutil.Error):
+                cpu = proc.cpu_percent(None)
+                rss = proc.memory_info().rss / 2**20
+                self.cpu.setdefault(name, []).append(cpu)
+                self.rss.setdefault(name, []).append(rss)
+        total = 0.0
+        by_owner = dict.fromkeys(self.owners.values(), 0.0)
+        for pid, proc in list(self.backends.items()):
+            try:
+                cpu = proc.cpu_percent(None)
+            except psutil.Error:
+                del self.backends[pid]
+                continue
+            total += cpu
+            owner = self.backend_owner.get(pid)
+            if owner is not None:
+                by_owner[owner] += cpu
+        if self.database:
+            self.cpu.setdefault("postgres (this run's backends)", []).append(total)
+            for owner, cpu in by_owner.items():
+                self.cpu.setdefault(f"postgres for {owner}", []).append(cpu)
+        self.cpu.setdefault("machine (100 = all cores)", []).append(psutil.cpu_percent(None))
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run())
@@ -647,6 +653,9 @@ class Sampler:
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
+        if self.started and not self.cpu:
+            # Over before the first sample (a small run): one sample covers all of it.
+            self._sample()
         out: dict[str, dict[str, float]] = {}
         for name, values in self.cpu.items():
             if not values:

@@ -7,7 +7,10 @@ results left from an older run (the scoring one did, once).
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import os
+from pathlib import Path
 
 import pytest
 
@@ -42,10 +45,12 @@ async def test_the_ranking_benchmark_reads_the_seeded_month(
 
 
 async def test_the_pipeline_benchmark_runs_every_phase(
-    monkeypatch: pytest.MonkeyPatch, database_url: str, bootstrap: str
+    monkeypatch: pytest.MonkeyPatch, database_url: str, bootstrap: str, tmp_path: Path
 ) -> None:
     """(a) to (e), small: four hop processes, then the four services, restarted for (c)."""
     small = {
+        # The profiles go beside the test, never over the committed results.
+        "RESULTS": tmp_path,
         "WARMUP": 40,
         "LIMIT_MESSAGES": 400,
         "LIMIT_PASSES": 1,
@@ -75,3 +80,13 @@ async def test_the_pipeline_benchmark_runs_every_phase(
         assert latency[f"report_to_{stage}"]["n"] == 300
     assert latency["report_to_dispatched"]["p50_ms"] > latency["report_to_registered"]["p50_ms"]
     assert set(figures["exit_codes"].values()) == {0}
+    assert not set(figures["profiles"]) - {"intake", "dispatch", "supervision", "scoring"}
+
+
+async def test_a_sampler_stopped_before_its_first_tick_still_measures() -> None:
+    # A small backlog can be through before the first 0.5 s tick; (e) then needs a busiest.
+    sampler = bench_pipeline.Sampler({"this process": os.getpid()}, None, every=10)
+    sampler.start()
+    await asyncio.sleep(0.05)
+    figures = await sampler.stop()
+    assert "cpu_mean" in figures["this process"] and figures["_samples"]["count"] == 1
