@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import bench_intake, bench_pipeline, bench_scoring
+from bench import bench_dispatch, bench_intake, bench_pipeline, bench_scoring
 
 
 async def test_the_intake_benchmark_registers_every_report(
@@ -30,6 +30,18 @@ async def test_the_intake_benchmark_registers_every_report(
     assert figures["latency_p99_ms"] >= figures["latency_p50_ms"] > 0
     # The service is measured under its own collector settings; this process gets its back.
     assert gc.get_threshold() == threshold and gc.get_freeze_count() == 0
+
+
+async def test_the_dispatch_benchmark_dispatches_the_backlog_and_the_paced_cases(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, bootstrap: str
+) -> None:
+    monkeypatch.setattr(bench_dispatch, "BACKLOG", 150)
+    monkeypatch.setattr(bench_dispatch, "LATENCY_CASES", 40)
+    monkeypatch.setattr(bench_dispatch, "LATENCY_RATE", 80.0)
+    figures = await bench_dispatch.main()
+    assert figures["backlog_cases"] == 150 and figures["latency_cases"] == 40
+    assert figures["dispatches_per_s_after_first_dispatch"] > 0
+    assert figures["latency_max_ms"] >= figures["latency_p99_ms"] >= figures["latency_p50_ms"] > 0
 
 
 async def test_the_ranking_benchmark_reads_the_seeded_month(
