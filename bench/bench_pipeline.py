@@ -138,6 +138,7 @@ SUSTAINABLE_SECONDS = _env_float("BENCH_PIPELINE_SUSTAINABLE_SECONDS", 30.0)
 DRAIN_SECONDS = _env_float("BENCH_PIPELINE_DRAIN_SECONDS", 75.0)  # cap after a paced run
 SAMPLE_EVERY = _env_int("BENCH_PIPELINE_SAMPLE_EVERY", 4)  # cases polled for armed/scored
 SUSTAINABLE_ATTEMPTS = 3
+WINDOW_SECONDS = 10.0  # (c)'s p99 report -> dispatched, by when the reports were sent
 SUSTAINED_DRAIN_SECONDS = 3.0
 SAMPLE_SECONDS = 0.5
 COUNT_SECONDS = 0.25
@@ -579,6 +580,7 @@ class Sampler:
         self.backends: dict[int, psutil.Process] = {}
         self.task: asyncio.Task[None] | None = None
         self.started = False  # the first readings are taken: CPU is measured from there
+        self.times: list[float] = []  # when each sample was taken (wall clock)
 
     async def _find_backends(self) -> None:
         if not self.database:
@@ -644,6 +646,7 @@ class Sampler:
             for owner, cpu in by_owner.items():
                 self.cpu.setdefault(f"postgres for {owner}", []).append(cpu)
         self.cpu.setdefault("machine (100 = all cores)", []).append(psutil.cpu_percent(None))
+        self.times.append(time.time())
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run())
@@ -1223,6 +1226,15 @@ async def backlog_phase(
     }
 
 
+def _by_window(times: Sequence[float], values: Sequence[float], began: float) -> list[float]:
+    """Mean of ``values`` (taken at ``times``) for each WINDOW_SECONDS from ``began`` on."""
+    windows: dict[int, list[float]] = {}
+    for at, value in zip(times, values, strict=False):
+        if at >= began:
+            windows.setdefault(int((at - began) // WINDOW_SECONDS), []).append(value)
+    return [round(sum(v) / len(v)) for _, v in sorted(windows.items())]
+
+
 async def paced_phase(
     run: Run,
     producer: AIOKafkaProducer,
@@ -1295,6 +1307,16 @@ async def paced_phase(
     arm, arm_missing = latencies(armed.seen, sample)
     sco, sco_missing = latencies(scored.seen, sample)
     windows = armed.windows + scored.windows
+    # p99 report -> dispatched by when the report was sent, WINDOW_SECONDS at a time: on the
+    # development broker it grows as the run fills the topics (its fetches walk them).
+    # Sent times are whole milliseconds, so the first can fall just before ``first``.
+    began = min((run.sent[m.report_id] for m in messages), default=first)
+    by_window: dict[int, list[float]] = {}
+    for m in registered:
+        if m.case_id in flow.dispatched:
+            sent = run.sent[m.report_id]
+            window = by_window.setdefault(int((sent - began) // WINDOW_SECONDS), [])
+            window.append(flow.dispatched[m.case_id] - sent)
     return {
         "rate_per_s": rate,
         "seconds": round(acked - first, 1),
@@ -1307,6 +1329,16 @@ async def paced_phase(
         "report_to_dispatched": distribution_ms(disp, disp_missing),
         "report_to_armed": distribution_ms(arm, arm_missing),
         "report_to_scored": distribution_ms(sco, sco_missing),
+        "window_seconds": WINDOW_SECONDS,
+        "p99_dispatched_ms_by_window": [
+            round(1000 * percentile(by_window[w], 0.99)) for w in sorted(by_window)
+        ],
+        # The same windows' mean CPU %: each sample covers the time since the one before.
+        "cpu_by_window": {
+            name: _by_window(sampler.times, values, began)
+            for name, values in sampler.cpu.items()
+            if name.startswith(("broker", "machine", "postgres (")) or name in SERVICES
+        },
         "armed_scored_sampled_every": SAMPLE_EVERY,
         "armed_scored_poll_window_ms_mean": round(1000 * sum(windows) / len(windows), 1)
         if windows

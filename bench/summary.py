@@ -152,6 +152,31 @@ def pipeline_rows(p: dict[str, Any]) -> list[Row]:
                 src,
             )
         )
+    by_window = fixed.get("p99_dispatched_ms_by_window")
+    if by_window:
+        rows.append(
+            (
+                "8",
+                f"p99 report → dispatched at {rate}/s, each {_n(fixed.get('window_seconds'))} s "
+                "of the run in turn",
+                " / ".join(f"{_n(v)}" for v in by_window) + " ms",
+                "–",
+                INFO,
+                src,
+            )
+        )
+    for name, values in (fixed.get("cpu_by_window") or {}).items():
+        if name.startswith(("broker", "machine")):
+            rows.append(
+                (
+                    "8",
+                    f"{name} CPU % at {rate}/s, the same 10 s in turn",
+                    " / ".join(f"{_n(v)}" for v in values),
+                    "–",
+                    INFO,
+                    src,
+                )
+            )
     low = p.get("latency_sustainable")
     if low:
         low_rate = _n(low.get("rate_per_s"))

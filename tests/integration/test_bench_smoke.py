@@ -91,6 +91,10 @@ async def test_the_pipeline_benchmark_runs_every_phase(
     for stage in ("registered", "dispatched"):
         assert latency[f"report_to_{stage}"]["n"] == 300
     assert latency["report_to_dispatched"]["p50_ms"] > latency["report_to_registered"]["p50_ms"]
+    # 3 s of reports fall in one 10 s window, whose p99 is the run's.
+    assert latency["p99_dispatched_ms_by_window"] == [
+        round(latency["report_to_dispatched"]["p99_ms"])
+    ]
     assert set(figures["exit_codes"].values()) == {0}
     assert not set(figures["profiles"]) - {"intake", "dispatch", "supervision", "scoring"}
 
