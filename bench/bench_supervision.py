@@ -69,6 +69,9 @@ BURST = int(os.environ.get("BENCH_SUPERVISION_BURST", "150000"))
 STEADY_RATE = float(os.environ.get("BENCH_SUPERVISION_STEADY_RATE", "2000"))
 STEADY_SECONDS = float(os.environ.get("BENCH_SUPERVISION_STEADY_SECONDS", "15"))
 SMALL = 10_000
+# Timers are due this long after they are armed: room for the COPY, the VACUUM and, in the
+# small run, the service's start before the first is due.
+LEAD_SECONDS = 25.0
 PARTITIONS = 6
 DEPARTMENTS = [
     "sanitation",
@@ -396,7 +399,7 @@ async def small_run(database_url: str, cfg: KafkaSettings) -> dict[str, Any]:
     await _prepare(database_url, cfg, prefix, schema)
     now = datetime.now(UTC)
     idle = list(_plan("idle", SMALL, now + timedelta(days=20), timedelta(seconds=1)))
-    soon = list(_plan("soon", SMALL, now + timedelta(seconds=25), timedelta(0)))
+    soon = list(_plan("soon", SMALL, now + timedelta(seconds=LEAD_SECONDS), timedelta(0)))
     conn = await asyncpg.connect(f"{database_url}", server_settings={"search_path": schema})
     try:
         await arm(conn, [idle, soon])
@@ -444,7 +447,7 @@ async def full_run(database_url: str, cfg: KafkaSettings) -> dict[str, Any]:
             await _ready(http, proc, port)
             # The rest is armed behind the running service's back (it finds them on its
             # next re-check), due from a lead time that covers the COPY and the VACUUM.
-            steady_start = datetime.now(UTC) + timedelta(seconds=25)
+            steady_start = datetime.now(UTC) + timedelta(seconds=LEAD_SECONDS)
             steady = list(
                 _plan("st", steady_count, steady_start, timedelta(seconds=1 / STEADY_RATE))
             )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import bench_dispatch, bench_intake, bench_pipeline, bench_scoring
+from bench import bench_dispatch, bench_intake, bench_pipeline, bench_scoring, bench_supervision
 
 
 async def test_the_intake_benchmark_registers_every_report(
@@ -42,6 +42,25 @@ async def test_the_dispatch_benchmark_dispatches_the_backlog_and_the_paced_cases
     assert figures["backlog_cases"] == 150 and figures["latency_cases"] == 40
     assert figures["dispatches_per_s_after_first_dispatch"] > 0
     assert figures["latency_max_ms"] >= figures["latency_p99_ms"] >= figures["latency_p50_ms"] > 0
+
+
+async def test_the_supervision_benchmark_fires_every_armed_timer(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, bootstrap: str
+) -> None:
+    small = {
+        "SMALL": 100,
+        "ARMED": 2_000,
+        "BURST": 300,
+        "STEADY_RATE": 100.0,
+        "STEADY_SECONDS": 2.0,
+        "LEAD_SECONDS": 6.0,
+    }
+    for name, value in small.items():
+        monkeypatch.setattr(bench_supervision, name, value)
+    figures = await bench_supervision.main()
+    assert figures["small_armed"] == 200
+    assert figures["burst_timers"] == 300 and figures["burst_fired_per_s"] > 0
+    assert figures["steady_publish_lag_p99_s"] > 0
 
 
 async def test_the_ranking_benchmark_reads_the_seeded_month(
