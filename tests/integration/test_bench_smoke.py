@@ -11,18 +11,24 @@ import asyncio
 import gc
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from bench import bench_dispatch, bench_intake, bench_pipeline, bench_scoring, bench_supervision
 
 
+def _small(monkeypatch: pytest.MonkeyPatch, module: ModuleType, **sizes: object) -> None:
+    """The benchmark's module-level sizes, shrunk for this test only."""
+    for name, value in sizes.items():
+        assert hasattr(module, name), f"{module.__name__} has no {name}"
+        monkeypatch.setattr(module, name, value)
+
+
 async def test_the_intake_benchmark_registers_every_report(
     monkeypatch: pytest.MonkeyPatch, database_url: str, bootstrap: str
 ) -> None:
-    monkeypatch.setattr(bench_intake, "REPORTS", 120)
-    monkeypatch.setattr(bench_intake, "STEADY_RATE", 40)
-    monkeypatch.setattr(bench_intake, "STEADY_SECONDS", 1.0)
+    _small(monkeypatch, bench_intake, REPORTS=120, STEADY_RATE=40, STEADY_SECONDS=1.0)
     threshold = gc.get_threshold()
     figures = await bench_intake.main()
     assert sum(figures["verdicts"].values()) == 120
@@ -35,9 +41,7 @@ async def test_the_intake_benchmark_registers_every_report(
 async def test_the_dispatch_benchmark_dispatches_the_backlog_and_the_paced_cases(
     monkeypatch: pytest.MonkeyPatch, database_url: str, bootstrap: str
 ) -> None:
-    monkeypatch.setattr(bench_dispatch, "BACKLOG", 150)
-    monkeypatch.setattr(bench_dispatch, "LATENCY_CASES", 40)
-    monkeypatch.setattr(bench_dispatch, "LATENCY_RATE", 80.0)
+    _small(monkeypatch, bench_dispatch, BACKLOG=150, LATENCY_CASES=40, LATENCY_RATE=80.0)
     figures = await bench_dispatch.main()
     assert figures["backlog_cases"] == 150 and figures["latency_cases"] == 40
     assert figures["dispatches_per_s_after_first_dispatch"] > 0
@@ -47,16 +51,16 @@ async def test_the_dispatch_benchmark_dispatches_the_backlog_and_the_paced_cases
 async def test_the_supervision_benchmark_fires_every_armed_timer(
     monkeypatch: pytest.MonkeyPatch, database_url: str, bootstrap: str
 ) -> None:
-    small = {
-        "SMALL": 100,
-        "ARMED": 2_000,
-        "BURST": 300,
-        "STEADY_RATE": 100.0,
-        "STEADY_SECONDS": 2.0,
-        "LEAD_SECONDS": 6.0,
-    }
-    for name, value in small.items():
-        monkeypatch.setattr(bench_supervision, name, value)
+    _small(
+        monkeypatch,
+        bench_supervision,
+        SMALL=100,
+        ARMED=2_000,
+        BURST=300,
+        STEADY_RATE=100.0,
+        STEADY_SECONDS=2.0,
+        LEAD_SECONDS=6.0,
+    )
     figures = await bench_supervision.main()
     assert figures["small_armed"] == 200
     assert figures["burst_timers"] == 300 and figures["burst_fired_per_s"] > 0
@@ -66,9 +70,7 @@ async def test_the_supervision_benchmark_fires_every_armed_timer(
 async def test_the_ranking_benchmark_reads_the_seeded_month(
     monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
-    monkeypatch.setattr(bench_scoring, "RANKED_UNITS", 12)
-    monkeypatch.setattr(bench_scoring, "SEEDED_EVENTS", 800)
-    monkeypatch.setattr(bench_scoring, "RANKING_REQUESTS", 5)
+    _small(monkeypatch, bench_scoring, RANKED_UNITS=12, SEEDED_EVENTS=800, RANKING_REQUESTS=5)
     figures = await bench_scoring.ranking_latency(database_url)
     assert figures["ranking_units"] == 12 and figures["ranking_requests"] == 5
     assert figures["ranking_ms_max"] >= figures["ranking_ms_p99"] >= figures["ranking_ms_p50"] > 0
@@ -79,20 +81,19 @@ async def test_the_pipeline_benchmark_runs_every_phase(
     monkeypatch: pytest.MonkeyPatch, database_url: str, bootstrap: str, tmp_path: Path
 ) -> None:
     """(a) to (e), small: four hop processes, then the four services, restarted for (c)."""
-    small = {
-        # The profiles go beside the test, never over the committed results.
-        "RESULTS": tmp_path,
-        "WARMUP": 40,
-        "LIMIT_MESSAGES": 400,
-        "LIMIT_PASSES": 1,
-        "LIMIT_LATENCY_SECONDS": 1.0,
-        "BACKLOG": 400,
-        "PROFILE_REPORTS": 200,
-        "RATE": 100.0,
-        "SECONDS": 3.0,
-    }
-    for name, value in small.items():
-        monkeypatch.setattr(bench_pipeline, name, value)
+    _small(
+        monkeypatch,
+        bench_pipeline,
+        RESULTS=tmp_path,  # the profiles go beside the test, never over the committed results
+        WARMUP=40,
+        LIMIT_MESSAGES=400,
+        LIMIT_PASSES=1,
+        LIMIT_LATENCY_SECONDS=1.0,
+        BACKLOG=400,
+        PROFILE_REPORTS=200,
+        RATE=100.0,
+        SECONDS=3.0,
+    )
     figures = await bench_pipeline.main()
 
     assert figures["limit_msgs_per_s"] > 0 and figures["pipeline_reports_per_s"] > 0
