@@ -31,9 +31,11 @@ b. **the pipeline**: ``python -m services.{intake,dispatch,supervision,scoring}`
 c. **latency at a fixed load**: on topics of its own (the services restart on a
    new topic prefix and keep their schemas: the development broker's fetches cost
    more as its partitions fill, Apache Kafka's do not), RATE reports/s for
-   SECONDS, each stamped with its Kafka timestamp as it is sent. report -> registered / dispatched = the
-   Kafka timestamp of that case's case.registered / case.dispatched (set by the
-   service's outbox relay as it sends) minus the report's. report -> armed /
+   SECONDS, each stamped with its Kafka timestamp as it is sent; the p99 report
+   -> dispatched and the CPU are also given for each 10 s of the run in turn.
+   report -> registered / dispatched = the Kafka timestamp of that case's
+   case.registered / case.dispatched (set by the service's outbox relay as it
+   sends) minus the report's. report -> armed /
    scored = when the row became visible in supervision's / scoring's table:
    every SAMPLE_EVERY-th case is polled by primary key (every 50 ms, slower
    when many are pending) and its commit is placed at the middle of the window
@@ -1490,11 +1492,11 @@ async def _pipeline(run: Run, source: ReportSource) -> None:
             r["latency_sustainable_attempts"] = attempts
 
         # (c) on topics of its own, as each pass of (a): Tansu's in-memory storage walks a
-        # partition's stored batches to find a fetch offset, so on the topics (b) and (e)
-        # filled every poll costs it more (its CPU and the p99 rose by half and more in
-        # back-to-back runs), a cost of the development broker, not of the pipeline; Apache
-        # Kafka finds an offset through its index. The services restart on the new topics
-        # and keep their schemas: the database holds what (b) and (e) left.
+        # partition's stored batches to find a fetch offset, so every poll costs it more as
+        # the topics fill (Apache Kafka finds an offset through its index). Fresh topics make
+        # (c) start from empty ones whatever (b) and (e) sent; over its 60 s its own reports
+        # fill them further still, which the 10 s windows show. The services restart on the
+        # new topics and keep their schemas: the database holds what (b) and (e) left.
         print("  (c) restarting the services on topics of their own ...", flush=True)
         r["exit_codes_before_c"] = run.procs.stop(SERVICES)
         await reader.stop()
