@@ -1228,13 +1228,13 @@ async def backlog_phase(
     }
 
 
-def _by_window(times: Sequence[float], values: Sequence[float], began: float) -> list[float]:
-    """Mean of ``values`` (taken at ``times``) for each WINDOW_SECONDS from ``began`` on."""
+def _windows(timed: Iterable[tuple[float, float]], began: float) -> list[list[float]]:
+    """The values of ``(instant, value)`` pairs, WINDOW_SECONDS at a time from ``began`` on."""
     windows: dict[int, list[float]] = {}
-    for at, value in zip(times, values, strict=False):
+    for at, value in timed:
         if at >= began:
             windows.setdefault(int((at - began) // WINDOW_SECONDS), []).append(value)
-    return [round(sum(v) / len(v)) for _, v in sorted(windows.items())]
+    return [values for _, values in sorted(windows.items())]
 
 
 async def paced_phase(
@@ -1313,12 +1313,11 @@ async def paced_phase(
     # development broker it grows as the run fills the topics (its fetches walk them).
     # Sent times are whole milliseconds, so the first can fall just before ``first``.
     began = min((run.sent[m.report_id] for m in messages), default=first)
-    by_window: dict[int, list[float]] = {}
-    for m in registered:
-        if m.case_id in flow.dispatched:
-            sent = run.sent[m.report_id]
-            window = by_window.setdefault(int((sent - began) // WINDOW_SECONDS), [])
-            window.append(flow.dispatched[m.case_id] - sent)
+    dispatched = [
+        (run.sent[m.report_id], flow.dispatched[m.case_id] - run.sent[m.report_id])
+        for m in registered
+        if m.case_id in flow.dispatched
+    ]
     return {
         "rate_per_s": rate,
         "seconds": round(acked - first, 1),
@@ -1333,11 +1332,15 @@ async def paced_phase(
         "report_to_scored": distribution_ms(sco, sco_missing),
         "window_seconds": WINDOW_SECONDS,
         "p99_dispatched_ms_by_window": [
-            round(1000 * percentile(by_window[w], 0.99)) for w in sorted(by_window)
+            round(1000 * percentile(w, 0.99)) for w in _windows(dispatched, began)
         ],
         # The same windows' mean CPU %: each sample covers the time since the one before.
         "cpu_by_window": {
-            name: _by_window(sampler.times, values, began)
+            # strict=False: a process that vanished has fewer samples than the machine.
+            name: [
+                round(sum(w) / len(w))
+                for w in _windows(zip(sampler.times, values, strict=False), began)
+            ]
             for name, values in sampler.cpu.items()
             if name.startswith(("broker", "machine", "postgres (")) or name in SERVICES
         },
