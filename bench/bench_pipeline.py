@@ -1370,14 +1370,11 @@ async def _pipeline(run: Run, source: ReportSource) -> None:
     )
     r["lattice_spacing_over_radius_min"] = round(check_spacing(source), 3)
 
-    await ensure_topics(
-        cfg,
-        {t.name: (PARTITIONS if not t.is_dlq else 1) for t in all_topics(prefix)},
-    )
+    await registry_topics(cfg, prefix)
     producer = make_producer(cfg, client_id="bench-load")
     await producer.start()
     flow = Flow()
-    reader = Reader(cfg, [prefix + "cases", prefix + "assignments"], flow.on_record)
+    reader = outputs_reader(cfg, prefix, flow)
     pool: asyncpg.Pool | None = None
     try:
         if not PACED_ONLY:
@@ -1504,12 +1501,9 @@ async def _pipeline(run: Run, source: ReportSource) -> None:
         r["exit_codes_before_c"] = run.procs.stop(SERVICES)
         await reader.stop()
         run.prefix = f"{prefix}c_"
-        await ensure_topics(
-            cfg,
-            {t.name: (PARTITIONS if not t.is_dlq else 1) for t in all_topics(run.prefix)},
-        )
+        await registry_topics(cfg, run.prefix)
         await start_services(run, schemas, ports)
-        reader = Reader(cfg, [run.prefix + "cases", run.prefix + "assignments"], flow.on_record)
+        reader = outputs_reader(cfg, run.prefix, flow)
         await reader.start()
         rewarmed = await backlog_phase(run, producer, flow, tables, source.take(WARMUP), None)
         r["c_topic_prefix"] = run.prefix
@@ -1530,6 +1524,18 @@ async def _pipeline(run: Run, source: ReportSource) -> None:
         await producer.stop()
         if pool is not None:
             await pool.close()
+
+
+async def registry_topics(cfg: KafkaSettings, prefix: str) -> None:
+    """Every topic of the registry under ``prefix``: PARTITIONS each, a dead-letter topic one."""
+    await ensure_topics(
+        cfg, {t.name: (PARTITIONS if not t.is_dlq else 1) for t in all_topics(prefix)}
+    )
+
+
+def outputs_reader(cfg: KafkaSettings, prefix: str, flow: Flow) -> Reader:
+    """The reader of the pipeline's outputs under ``prefix``: registrations and dispatches."""
+    return Reader(cfg, [prefix + "cases", prefix + "assignments"], flow.on_record)
 
 
 async def start_services(run: Run, schemas: dict[str, str], ports: dict[str, int]) -> None:
