@@ -153,12 +153,12 @@ def pipeline_rows(p: dict[str, Any]) -> list[Row]:
             )
         )
     by_window = fixed.get("p99_dispatched_ms_by_window")
+    window = _n(fixed.get("window_seconds"))
     if by_window:
         rows.append(
             (
                 "8",
-                f"p99 report → dispatched at {rate}/s, each {_n(fixed.get('window_seconds'))} s "
-                "of the run in turn",
+                f"p99 report → dispatched at {rate}/s, each {window} s of the run in turn",
                 " / ".join(f"{_n(v)}" for v in by_window) + " ms",
                 "–",
                 INFO,
@@ -170,7 +170,7 @@ def pipeline_rows(p: dict[str, Any]) -> list[Row]:
             rows.append(
                 (
                     "8",
-                    f"{name} CPU % at {rate}/s, the same 10 s in turn",
+                    f"{name} CPU % at {rate}/s, the same {window} s in turn",
                     " / ".join(f"{_n(v)}" for v in values),
                     "–",
                     INFO,
