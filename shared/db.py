@@ -48,8 +48,8 @@ async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     the pipeline's statements at 200 reports/s. Nothing the services run on a pooled
     connection leaves session state behind: no cursors outside a transaction, no LISTEN,
     ``SET LOCAL`` only, and session locks (the outbox relay's, the score publisher's) are
-    taken through :func:`session_lock`, which releases them or drops the connection. Migrations change role on a connection of
-    their own.
+    taken through :func:`session_lock`, which releases them or drops the connection.
+    Migrations change role on a connection of their own.
     """
 
 

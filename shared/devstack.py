@@ -57,6 +57,8 @@ class Stack:
 
 #: Where :func:`free_port` looks first: below Linux's default ephemeral range (32768-60999).
 _LISTEN_PORTS = range(20000, 32768)
+#: Ports :func:`free_port` has handed out in this process.
+_handed_out: set[int] = set()
 
 
 def _ephemeral_low() -> int:
@@ -87,9 +89,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-_handed_out: set[int] = set()
 
 
 def _wait_port(host: str, port: int, seconds: float) -> None:
