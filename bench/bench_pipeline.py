@@ -49,6 +49,8 @@ c. **latency at a fixed load**: on topics of its own (the services restart on a
 d. **CPU and memory**: every 0.5 s, psutil: CPU% (100 = one core) and RSS of
    each service process, the load generator (this process), the broker and
    the database's backends for this run's database; mean and max, per phase.
+   For (b), also the rows Postgres wrote per report, by service and table
+   (``pg_stat_user_tables``: inserted, updated, HOT updates, deleted).
 e. **where the time goes**: every service is sampled by py-spy
    (``--nonblocking``, 100 Hz) through a second backlog like (b)'s; for each,
    the top functions by own time and by cumulative time, and own time by
@@ -112,6 +114,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 SERVICES = ("intake", "dispatch", "supervision", "scoring")
 HOPS = 4
+#: Postgres's idle backends hand in their last counts within 10 s (PGSTAT_IDLE_INTERVAL).
+STATS_SETTLE_SECONDS = 11.0
 
 
 def _env_int(name: str, default: int) -> int:
@@ -714,6 +718,69 @@ class Tables:
     async def timers(self) -> int:
         async with self.pool.acquire() as conn:
             return int(await conn.fetchval(self.timers_sql))
+
+    async def row_writes(self) -> dict[str, dict[str, list[int]]]:
+        """Rows each service's tables had inserted, updated (HOT among them) and deleted so
+        far, from Postgres's statistics: service -> table -> [inserted, updated, hot, deleted]."""
+        owner = {schema: name for name, schema in self.schemas.items()}
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(_ROW_WRITES, list(owner))
+        out: dict[str, dict[str, list[int]]] = {}
+        for row in rows:
+            out.setdefault(owner[row["schemaname"]], {})[row["relname"]] = [
+                row["n_tup_ins"],
+                row["n_tup_upd"],
+                row["n_tup_hot_upd"],
+                row["n_tup_del"],
+            ]
+        return out
+
+    async def settled_row_writes(self, seconds: float = 45.0) -> dict[str, dict[str, list[int]]]:
+        """:meth:`row_writes` once they have not changed for STATS_SETTLE_SECONDS.
+
+        A backend hands its counts to the statistics at most once a second; counts left
+        over by its last transactions wait until it has been idle for up to 10 s
+        (PGSTAT_IDLE_INTERVAL), so a reading taken as a stage ends misses its last
+        batches. ``seconds`` bounds the wait when something keeps writing.
+        """
+        deadline = time.monotonic() + seconds
+        last = await self.row_writes()
+        since = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - since < STATS_SETTLE_SECONDS:
+            await asyncio.sleep(1.0)
+            now = await self.row_writes()
+            if now != last:
+                last, since = now, time.monotonic()
+        return last
+
+
+_ROW_WRITES = (
+    "SELECT schemaname, relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del "
+    "FROM pg_stat_user_tables WHERE schemaname = ANY($1::text[])"
+)
+
+
+def writes_per_report(
+    before: dict[str, dict[str, list[int]]], after: dict[str, dict[str, list[int]]], reports: int
+) -> dict[str, dict[str, Any]]:
+    """What Postgres wrote for a report, by service and table, between two :meth:`row_writes`.
+
+    Each service's ``total`` counts the rows inserted, updated and deleted: an update
+    writes a new row version (HOT: without new index entries, on the same page).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for service, tables in after.items():
+        per_table: dict[str, dict[str, float]] = {}
+        for table, counts in tables.items():
+            was = before.get(service, {}).get(table, [0, 0, 0, 0])
+            ins, upd, hot, gone = (
+                round((now - then) / reports, 2) for now, then in zip(counts, was, strict=True)
+            )
+            if ins or upd or gone:
+                per_table[table] = {"inserted": ins, "updated": upd, "hot": hot, "deleted": gone}
+        total = sum(t["inserted"] + t["updated"] + t["deleted"] for t in per_table.values())
+        out[service] = {"total": round(total, 2), "tables": per_table}
+    return out
 
 
 class CommitPoller:
@@ -1436,7 +1503,11 @@ async def _pipeline(run: Run, source: ReportSource) -> None:
             pool=tables.pool,
             schemas=tables.schemas,
         )
+        writes_before = await tables.settled_row_writes()
         saturated = await backlog_phase(run, producer, flow, tables, backlog, sampler)
+        saturated["rows_written_per_report"] = writes_per_report(
+            writes_before, await tables.settled_row_writes(), saturated["registered"]
+        )
         r["pipeline"] = saturated
         r["pipeline_reports_per_s"] = saturated["per_s"]
         r["pipeline_reports_per_s_10_to_90"] = saturated["per_s_10_to_90"]
@@ -1448,6 +1519,8 @@ async def _pipeline(run: Run, source: ReportSource) -> None:
         r["timers_armed_after_b"] = await tables.timers()
 
         print(f"  (b) CPU ms per report: {saturated['cpu_ms_per_report']}", flush=True)
+        written = {n: w["total"] for n, w in saturated["rows_written_per_report"].items()}
+        print(f"  (b) Postgres rows written per report: {written}", flush=True)
         r["consumed_batches_after_b"] = await batch_sizes(ports)
         print(f"  (b) consumed batches: {r['consumed_batches_after_b']}", flush=True)
         if QUICK:

@@ -405,6 +405,42 @@ def resources_section(p: dict[str, Any]) -> list[str]:
     ]
 
 
+def writes_section(p: dict[str, Any]) -> list[str]:
+    """Postgres's rows written per report in (b), by service and table."""
+    written = _get(p, "pipeline", "rows_written_per_report")
+    if not written:
+        return []
+    rows = []
+    for service, figures in written.items():
+        tables = {
+            table: (counts, counts["inserted"] + counts["updated"] + counts["deleted"])
+            for table, counts in figures["tables"].items()
+        }
+        for table, (counts, total) in sorted(tables.items(), key=lambda item: -item[1][1]):
+            rows.append(
+                [
+                    service,
+                    table,
+                    _n(counts["inserted"], 2),
+                    f"{_n(counts['updated'], 2)} ({_n(counts['hot'], 2)})",
+                    _n(counts["deleted"], 2),
+                    _n(total, 2),
+                ]
+            )
+        rows.append([service, "all its tables", "", "", "", f"**{_n(figures['total'], 2)}**"])
+    total = sum(figures["total"] for figures in written.values())
+    return [
+        "",
+        f"### Rows Postgres wrote per report in (b): {_n(total, 1)} "
+        "(pg_stat_user_tables; an update writes a row version, HOT ones no index entries)",
+        "",
+        *_table(
+            ["service", "table", "inserted", "updated (HOT)", "deleted", "written"],
+            rows,
+        ),
+    ]
+
+
 def profile_section(p: dict[str, Any]) -> list[str]:
     prof = p.get("profile")
     if not prof:
@@ -473,6 +509,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     ]
     if pipeline is not None:
         lines += resources_section(pipeline)
+        lines += writes_section(pipeline)
         lines += profile_section(pipeline)
     lines += ["", "### Sources", ""]
     for name, data in results.items():

@@ -115,6 +115,17 @@ async def test_the_pipeline_benchmark_runs_every_phase(
     assert latency["p99_dispatched_ms_by_window"] == [
         round(latency["report_to_dispatched"]["p99_ms"])
     ]
+    # Every event a service consumed in (b) left one inbox row, and no more: the readings
+    # waited for the statistics to settle (2 of each case's events for the followers).
+    written = figures["pipeline"]["rows_written_per_report"]
+    inbox = {name: w["tables"]["inbox"]["inserted"] for name, w in written.items()}
+    assert inbox == {"intake": 2.0, "dispatch": 1.0, "supervision": 2.0, "scoring": 2.0}
+    assert written["dispatch"]["tables"]["outbox"] == {
+        "inserted": 1.0,
+        "updated": 0.0,
+        "hot": 0.0,
+        "deleted": 1.0,
+    }
     assert set(figures["exit_codes"].values()) == {0}
     assert not set(figures["profiles"]) - {"intake", "dispatch", "supervision", "scoring"}
 
