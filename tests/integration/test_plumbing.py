@@ -251,19 +251,22 @@ async def test_events_of_one_key_leave_in_order_across_batches(prefix, database_
     assert by_key[b"k2"] == numbers[150:]
 
 
-def _of_a_batch(o: object) -> bool:
-    """A record, or faststream's message around a batch: what each consumed batch makes.
+def _of_a_batch(o: object, prefix: str) -> bool:
+    """A record of this test's topics, or faststream's message around a batch of them.
 
     By type(), not isinstance(): the garbage may hold a weak proxy (the handler's view of
-    a message) whose message is gone, and isinstance() would dereference it. A broker's
-    own objects (subscriber, parsers, configs) are left out: they are made once per
-    runtime, and in the whole suite another test's stopped runtime can become garbage
-    while this test runs.
+    a message) whose message is gone, and isinstance() would dereference it. Only this
+    test's topics count: in the whole suite another test's stopped runtime (its broker's
+    objects, its last batch in flight at the stop) can become garbage while this test runs.
     """
     kind = type(o)
     if issubclass(kind, ConsumerRecord):
-        return True
-    return kind.__module__.startswith("faststream") and "Message" in kind.__qualname__
+        return str(o.__dict__.get("topic", "")).startswith(prefix)
+    if kind.__module__.startswith("faststream") and "Message" in kind.__qualname__:
+        raw = o.__dict__.get("raw_message")
+        records = raw if type(raw) is tuple else (raw,)
+        return any(_of_a_batch(r, prefix) for r in records if issubclass(type(r), ConsumerRecord))
+    return False
 
 
 async def test_consumed_batches_leave_no_garbage_for_the_collector(prefix, database_url, bootstrap):
@@ -283,7 +286,7 @@ async def test_consumed_batches_leave_no_garbage_for_the_collector(prefix, datab
         await read_topic(cfg, prefix + "pongs", expect_at_least=40, seconds=30)
         await eventually(lambda: applied(database_url, schema), lambda ns: len(ns) == 40)
         gc.collect()
-        left = Counter(type(o).__qualname__ for o in gc.garbage if _of_a_batch(o))
+        left = Counter(type(o).__qualname__ for o in gc.garbage if _of_a_batch(o, prefix))
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
