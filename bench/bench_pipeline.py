@@ -1600,10 +1600,9 @@ async def _pipeline(run: Run, source: ReportSource) -> None:
 
 
 async def registry_topics(cfg: KafkaSettings, prefix: str) -> None:
-    """Every topic of the registry under ``prefix``: PARTITIONS each, a dead-letter topic one."""
-    await ensure_topics(
-        cfg, {t.name: (PARTITIONS if not t.is_dlq else 1) for t in all_topics(prefix)}
-    )
+    """Every topic of the registry under ``prefix``: PARTITIONS each, dead-letter topics as
+    the registry makes them."""
+    await ensure_topics(cfg, {t.name: t.partitions for t in all_topics(prefix, PARTITIONS)})
 
 
 def outputs_reader(cfg: KafkaSettings, prefix: str, flow: Flow) -> Reader:
