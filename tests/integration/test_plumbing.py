@@ -261,11 +261,10 @@ def _of_a_batch(o: object, prefix: str) -> bool:
     """
     kind = type(o)
     if issubclass(kind, ConsumerRecord):
-        return str(o.__dict__.get("topic", "")).startswith(prefix)
+        return o.topic.startswith(prefix)
     if kind.__module__.startswith("faststream") and "Message" in kind.__qualname__:
-        raw = o.__dict__.get("raw_message")
-        records = raw if type(raw) is tuple else (raw,)
-        return any(_of_a_batch(r, prefix) for r in records if issubclass(type(r), ConsumerRecord))
+        raw = getattr(o, "raw_message", None)
+        return any(_of_a_batch(r, prefix) for r in (raw if type(raw) is tuple else (raw,)))
     return False
 
 
