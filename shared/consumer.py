@@ -114,8 +114,32 @@ class _CaughtUp:
     pending: float | None = None
 
 
+async def _settled(
+    consumer: AIOKafkaConsumer,
+    records: tuple[ConsumerRecord[bytes, bytes], ...],
+    settle: float,
+    max_records: int,
+) -> tuple[ConsumerRecord[bytes, bytes], ...]:
+    """``records``, and what is fetched until the oldest of them is ``settle`` old.
+
+    Read on meanwhile rather than slept through: the consumer fetches a partition again only
+    once what it fetched before has been taken, so one read at the end would hold only the
+    first fetch of each. By the records' Kafka timestamps (their producers' clocks), capped
+    at ``settle`` from now, so a producer's clock running ahead cannot hold the batch longer.
+    """
+    now = time.time()
+    deadline = now + min(settle, min(r.timestamp for r in records) / 1000 + settle - now)
+    batch = list(records)
+    while len(batch) < max_records and (left := deadline - time.time()) > 0:
+        more = await consumer.getmany(
+            timeout_ms=max(1, round(left * 1000)), max_records=max_records - len(batch)
+        )
+        batch.extend(chain.from_iterable(more.values()))
+    return tuple(batch)
+
+
 def _batch_reader(
-    ctx: ConsumerContext, label: str, caught: _CaughtUp
+    ctx: ConsumerContext, label: str, caught: _CaughtUp, follower: bool = False
 ) -> Callable[[AIOKafkaConsumer], Awaitable[tuple[ConsumerRecord[bytes, bytes], ...]]]:
     """What the subscriber's loop awaits for its next batch, in place of faststream's own.
 
@@ -125,15 +149,22 @@ def _batch_reader(
     with BENCH_PIPELINE_PACED_ONLY=1 at 2–5 reports/s). ``getmany`` already returns
     as soon as a record arrives, and waits the timeout when none does, so nothing spins.
 
+    A busy follower's read settles (``KafkaSettings.follower_settle_ms``): the events of a
+    case on its several topics, a few hundred ms apart under load, then mostly come in one
+    batch, and the case is locked, folded and saved once for all of them.
+
     With ``ctx.on_caught_up`` set it also looks whether the consumer has reached the end of
     its partitions: told at once after an empty read, or left in ``caught`` for ``consume``
     to tell once the batch read is committed.
     """
     cfg = ctx.kafka
+    settle = cfg.follower_settle_ms / 1000 if follower else 0.0
 
     async def next_batch(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[bytes, bytes], ...]:
         fetched = await consumer.getmany(timeout_ms=cfg.batch_timeout_ms, max_records=cfg.max_batch)
         records = tuple(chain.from_iterable(fetched.values()))
+        if settle and len(records) >= cfg.follower_settle_min_batch:
+            records = await _settled(consumer, records, settle, cfg.max_batch)
         if ctx.on_caught_up is not None:
             as_of = await caught_up_as_of(consumer)
             if records:
@@ -158,7 +189,8 @@ def subscribe(
 
     Several topics make one consumer whose batches mix them: a handler that folds every
     topic into the same rows loads and saves a case once for the events of all of them
-    (a case's registration and dispatch, on two topics, usually meet in one batch).
+    (a case's registration and dispatch, on two topics, when they meet in one batch: a busy
+    follower's read settles so that they do more often, ``KafkaSettings.follower_settle_ms``).
 
     ``follower``: the subscription keeps the service's state in step with the topic but is
     not on a case's forward path, so it polls with the follower fetch wait (bigger batches,
@@ -190,7 +222,7 @@ def subscribe(
     )
 
     caught = _CaughtUp()
-    subscriber.get_msg = _batch_reader(ctx, label, caught)  # type: ignore[method-assign,assignment]
+    subscriber.get_msg = _batch_reader(ctx, label, caught, follower)  # type: ignore[method-assign,assignment]
     commits = OffsetCommits(cfg.commit_interval_ms / 1000)
 
     @subscriber

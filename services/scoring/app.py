@@ -51,7 +51,7 @@ def build(
         schema=SCHEMA,
         migrations_dir=MIGRATIONS,
         # One consumer on every topic, in the service's own group: a case's registration and
-        # dispatch (two topics) mostly meet in one batch, so its fact is loaded, folded and
+        # dispatch (two topics) often meet in one batch, so its fact is loaded, folded and
         # saved once for both, and the group rebalances once when an instance joins.
         # A follower: scores are read by the day.
         subscriptions=[Subscription(TOPICS, handler, follower=True, adopts_topic_groups=True)],

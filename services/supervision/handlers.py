@@ -92,7 +92,7 @@ class Supervision:
         """One batch of ``cases``, ``assignments`` and ``feedback`` events, in any mix.
 
         Each case is locked, folded and saved once for all its events in the batch: its
-        registration and dispatch (two topics) mostly arrive together. Events of one case
+        registration and dispatch (two topics) often arrive together. Events of one case
         may come in any order across topics; the fold does not depend on it.
         """
         relevant = [e for e in events if isinstance(e.data, _HANDLED)]

@@ -25,7 +25,8 @@ class Settings(ServiceSettings):
         description="real milliseconds a timer waits past its due instant before it fires, so "
         "that an action taken just before the deadline and still on its way (outbox relay, "
         "broker, this service's fetch) reaches the case first and disarms it; default: the "
-        "follower fetch wait (how long such an event may wait here to be fetched) plus 100 ms",
+        "follower fetch wait (how long such an event may wait here to be fetched) plus 100 ms, "
+        "and the follower settle too when timers do not wait for reads",
     )
     timer_wait_for_reads: bool = Field(
         default=True,
@@ -55,7 +56,13 @@ class Settings(ServiceSettings):
         """
         if self.timer_settle_ms is not None:
             return self.timer_settle_ms / 1000
-        return (self.kafka.follower_fetch_max_wait_ms + SETTLE_MARGIN_MS) / 1000
+        held = self.kafka.follower_fetch_max_wait_ms
+        if not self.timer_wait_for_reads:
+            # Nothing else then covers a busy batch settling (shared.consumer): with reads
+            # waited for, a timer waits until what the broker held at its due instant is
+            # applied, settled or not.
+            held += self.kafka.follower_settle_ms
+        return (held + SETTLE_MARGIN_MS) / 1000
 
     @property
     def timer_caught_up_margin_seconds(self) -> float | None:

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,12 +21,13 @@ from aiokafka import ConsumerRecord
 from prometheus_client import REGISTRY
 
 from shared.db import session_lock
-from shared.events.envelope import make_event
+from shared.events.envelope import Envelope, make_event
+from shared.runtime import ServiceRuntime, Subscription
 from shared.topics import ERROR_HEADERS
 from tests.integration.conftest import kafka_settings, service_settings
 from tests.integration.dbproxy import CuttableProxy
 from tests.integration.helpers import create_topics, eventually, produce, read_topic
-from tests.integration.pingsvc import COUNTED, Ping, ping_runtime, pong_runtime
+from tests.integration.pingsvc import COUNTED, Ping, Pong, ping_runtime, pong_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -361,3 +363,63 @@ async def test_a_dead_lettered_event_can_be_redriven(prefix, database_url, boots
     assert await applied(database_url, schema) == [7]
     assert dict(dead.headers)["ce_id"] == failing.id.encode()
     assert len(await read_topic(cfg, prefix + "pings.dlq", seconds=1)) == 1
+
+
+async def test_a_busy_follower_settles_so_a_keys_events_on_two_topics_meet(
+    prefix, database_url, bootstrap
+):
+    # A case's registration and its dispatch arrive on two topics some hundreds of ms apart:
+    # a busy follower's read settles until its oldest record is follower_settle_ms old and
+    # takes what came meanwhile, so the two are folded in one batch. A quiet one (reads
+    # smaller than follower_settle_min_batch) is not held back.
+    cfg = kafka_settings(bootstrap)
+    await create_topics(cfg, prefix, ["pings", "pongs", "pings.dlq", "pongs.dlq"], partitions=2)
+    batches: list[list[tuple[str, str]]] = []
+
+    async def record(tx: object, events: Sequence[Envelope]) -> None:
+        batches.append([(env.type, env.subject) for env in events])
+
+    def handled(group: str) -> Callable[[], Awaitable[int]]:
+        # The second service reads the topics from the start: only its own keys count.
+        async def count() -> int:
+            return sum(1 for b in batches for _, key in b if group in key)
+
+        return count
+
+    async def split_keys(group: str, min_batch: int) -> set[str]:
+        """Keys whose ping and pong were handled in different batches."""
+        settings = service_settings(f"{prefix}{group}", prefix, database_url, bootstrap)
+        settings.kafka.follower_fetch_max_wait_ms = 100
+        settings.kafka.follower_settle_ms = 3000  # beyond the pair's sends, one by one
+        settings.kafka.follower_settle_min_batch = min_batch
+        service = ServiceRuntime(
+            settings=settings,
+            schema=f"{prefix}{group}",
+            migrations_dir=None,
+            subscriptions=[Subscription(("pings", "pongs"), record, follower=True)],
+        )
+        batches.clear()
+        await service.start()
+        try:
+            # Read from where the group starts; its first poll is done before the pair is sent.
+            await produce(cfg, prefix + "pings", pings([0], key=f"warm-{group}"))
+            await eventually(handled(group), lambda n: n >= 1, seconds=30)
+            keys = [f"{group}-{i}" for i in range(20)]
+            await produce(cfg, prefix + "pings", [p for k in keys for p in pings([1], key=k)])
+            await asyncio.sleep(0.4)  # the pongs follow, as a dispatch follows a registration
+            now = datetime.now(UTC)
+            await produce(
+                cfg,
+                prefix + "pongs",
+                [make_event(Pong(key=k, n=1), source="t", time=now) for k in keys],
+            )
+            await eventually(handled(group), lambda n: n >= 1 + 2 * len(keys), seconds=30)
+        finally:
+            await service.stop()
+        batch_of = {event: i for i, batch in enumerate(batches) for event in batch}
+        return {k for k in keys if batch_of[("test.ping", k)] != batch_of[("test.pong", k)]}
+
+    assert await split_keys("busy", min_batch=1) == set(), "settled: every pair met"
+    # Every read of the quiet follower is below its threshold: the pings are handled as they
+    # come, before their pongs are sent.
+    assert len(await split_keys("quiet", min_batch=1000)) == 20

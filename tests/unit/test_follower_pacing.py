@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from shared.settings import KafkaSettings, ServiceSettings, follower_wait_for_clock
+from shared.settings import (
+    KafkaSettings,
+    ServiceSettings,
+    follower_settle_for_clock,
+    follower_wait_for_clock,
+)
 
 WAIT = "KAFKA_FOLLOWER_FETCH_MAX_WAIT_MS"
 
@@ -39,3 +44,13 @@ def test_the_shared_kafka_settings_are_not_changed_in_place(monkeypatch):
     kafka = KafkaSettings()
     ServiceSettings(clock_scale=1200, kafka=kafka)
     assert kafka.follower_fetch_max_wait_ms == 500
+
+
+def test_the_busy_followers_settle_shrinks_with_the_clock_too(monkeypatch):
+    assert follower_settle_for_clock(1, 800) == 800
+    assert follower_settle_for_clock(1200, 800) == 50, "within a simulated minute, no floor"
+    monkeypatch.delenv("KAFKA_FOLLOWER_SETTLE_MS", raising=False)
+    assert ServiceSettings(clock_scale=1200).kafka.follower_settle_ms == 50
+    assert ServiceSettings(clock_scale=1).kafka.follower_settle_ms == 800
+    told = KafkaSettings(follower_settle_ms=700)
+    assert ServiceSettings(clock_scale=1200, kafka=told).kafka.follower_settle_ms == 700

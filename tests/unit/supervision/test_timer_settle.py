@@ -22,7 +22,13 @@ def test_a_real_wait_spans_more_clock_time_on_a_faster_clock():
 
 
 def _settle(monkeypatch, **values: object) -> int:
-    for name in ("TIMER_SETTLE_MS", "KAFKA_FOLLOWER_FETCH_MAX_WAIT_MS", "CLOCK_SCALE"):
+    for name in (
+        "TIMER_SETTLE_MS",
+        "TIMER_WAIT_FOR_READS",
+        "KAFKA_FOLLOWER_FETCH_MAX_WAIT_MS",
+        "KAFKA_FOLLOWER_SETTLE_MS",
+        "CLOCK_SCALE",
+    ):
         monkeypatch.delenv(name, raising=False)
     return round(Settings(**values).timer_settle_seconds * 1000)  # type: ignore[arg-type]
 
@@ -35,6 +41,15 @@ def test_the_settle_covers_the_follower_wait_unless_set(monkeypatch):
     assert _settle(monkeypatch, timer_settle_ms=0) == 0
     monkeypatch.setenv("TIMER_SETTLE_MS", "2500")
     assert Settings().timer_settle_seconds == 2.5
+
+
+def test_without_waiting_for_reads_the_settle_also_covers_a_busy_batch_settling(monkeypatch):
+    # A busy follower holds its read up to follower_settle_ms (shared.consumer); waiting for
+    # reads covers that, and without it only the timer settle does.
+    assert _settle(monkeypatch, timer_wait_for_reads=False) == 1400
+    kafka = KafkaSettings(follower_fetch_max_wait_ms=50, follower_settle_ms=0)
+    assert _settle(monkeypatch, timer_wait_for_reads=False, kafka=kafka) == 150
+    assert _settle(monkeypatch, timer_wait_for_reads=False, clock_scale=1200) == 250
 
 
 def _scheduler(margin: float | None) -> TimerScheduler:
