@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.settings import ServiceSettings
+from shared.settings import KafkaSettings, ServiceSettings, kafka_settings_with_batch
+
+#: Records per consumed batch unless KAFKA_MAX_BATCH says otherwise. Its one consumer folds
+#: three topics into a case row and its timers: a case's events that meet in one batch are
+#: saved once, and a batch costs the same few statements whatever its size (as scoring's).
+SUPERVISION_MAX_BATCH = 4000
+
+
+def _kafka() -> KafkaSettings:
+    return kafka_settings_with_batch(SUPERVISION_MAX_BATCH)
 
 
 class Settings(ServiceSettings):
     service_name: str = "supervision"
     http_port: int = 8082
+    kafka: KafkaSettings = Field(default_factory=_kafka)
     timer_batch: int = Field(default=1000, ge=1, description="timers claimed per firing")
     timer_workers: int = Field(
         default=2, ge=1, description="firing transactions in flight while working off a backlog"

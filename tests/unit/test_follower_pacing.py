@@ -54,3 +54,14 @@ def test_the_busy_followers_settle_shrinks_with_the_clock_too(monkeypatch):
     assert ServiceSettings(clock_scale=1).kafka.follower_settle_ms == 800
     told = KafkaSettings(follower_settle_ms=700)
     assert ServiceSettings(clock_scale=1200, kafka=told).kafka.follower_settle_ms == 700
+
+
+def test_the_services_that_fold_several_topics_take_batches_of_4000(monkeypatch):
+    from services.scoring.settings import Settings as ScoringSettings
+    from services.supervision.settings import Settings as SupervisionSettings
+
+    monkeypatch.delenv("KAFKA_MAX_BATCH", raising=False)
+    assert SupervisionSettings().kafka.max_batch == 4000
+    assert ScoringSettings().kafka.max_batch == 4000
+    monkeypatch.setenv("KAFKA_MAX_BATCH", "300")
+    assert SupervisionSettings().kafka.max_batch == 300, "the environment still decides"
