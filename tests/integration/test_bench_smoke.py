@@ -111,6 +111,14 @@ async def test_the_pipeline_benchmark_runs_every_phase(
     for stage in ("registered", "dispatched"):
         assert latency[f"report_to_{stage}"]["n"] == 300
     assert latency["report_to_dispatched"]["p50_ms"] > latency["report_to_registered"]["p50_ms"]
+    # Every sampled case was seen armed and scored by the pollers, after its dispatch.
+    sampled = len(range(0, 300, bench_pipeline.SAMPLE_EVERY))
+    for stage in ("armed", "scored"):
+        assert latency[f"report_to_{stage}"]["n"] == sampled
+        assert "not_through" not in latency[f"report_to_{stage}"]
+        assert latency[f"report_to_{stage}"]["p50_ms"] > latency["report_to_registered"]["p50_ms"]
+    assert 0 < latency["armed_scored_poll_window_ms_mean"]
+    assert latency["armed_scored_key_lookups"] >= 2 * sampled
     # 3 s of reports fall in one 10 s window, whose p99 is the run's.
     assert latency["p99_dispatched_ms_by_window"] == [
         round(latency["report_to_dispatched"]["p99_ms"])
