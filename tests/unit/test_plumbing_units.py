@@ -1,7 +1,9 @@
 """Pure parts of the plumbing: envelope encoding, transient classification, logs, settings."""
 
+import asyncio
 import json
 import logging
+import time
 from datetime import UTC, datetime
 
 import asyncpg
@@ -203,3 +205,73 @@ def test_a_settled_heap_is_the_services_and_the_collector_is_given_back() -> Non
         assert gc.get_freeze_count() > 0
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+class _Record:
+    def __init__(self, offset: int, age: float) -> None:
+        self.topic, self.partition, self.offset = "t", 0, offset
+        self.timestamp = int((time.time() - age) * 1000)
+
+
+class _Fetches:
+    """A consumer whose reads hand out the given batches in turn, then nothing."""
+
+    def __init__(self, *batches: list[_Record]) -> None:
+        self.batches = list(batches)
+        self.polls: list[int] = []
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[str, list[_Record]]:
+        self.polls.append(max_records)
+        if self.batches:
+            return {"t-0": self.batches.pop(0)[:max_records]}
+        await asyncio.sleep(timeout_ms / 1000)
+        return {}
+
+
+def _follower_reader(**kafka: int):
+    from faststream.kafka import KafkaBroker
+
+    from shared.consumer import ConsumerContext, subscribe
+
+    async def handler(tx, events):  # never called: nothing is consumed here
+        raise AssertionError
+
+    cfg = KafkaSettings(batch_timeout_ms=20, **kafka)
+    broker = KafkaBroker("127.0.0.1:1")
+    ctx = ConsumerContext(service="probe", pool=None, kafka=cfg)  # type: ignore[arg-type]
+    subscribe(broker, ctx, ("a", "b"), "probe", handler, follower=True)
+    (subscriber,) = broker.subscribers
+    return subscriber.get_msg
+
+
+async def test_a_busy_followers_read_settles_and_takes_what_came_meanwhile() -> None:
+    read = _follower_reader(follower_settle_ms=300, follower_settle_min_batch=2, max_batch=50)
+    young = [_Record(1, 0.0), _Record(2, 0.0)]
+    consumer = _Fetches(young, [_Record(3, 0.0)])
+    began = time.perf_counter()
+    batch = await read(consumer)
+    assert [r.offset for r in batch] == [1, 2, 3]
+    assert 0.25 < time.perf_counter() - began < 0.6, "until the oldest record is 300 ms old"
+    assert consumer.polls[:2] == [50, 48], "what came meanwhile fills the batch, no more"
+
+
+async def test_a_quiet_or_late_read_is_not_held() -> None:
+    read = _follower_reader(follower_settle_ms=300, follower_settle_min_batch=2)
+    began = time.perf_counter()
+    assert [r.offset for r in await read(_Fetches([_Record(1, 0.0)]))] == [1], "quiet"
+    assert [r.offset for r in await read(_Fetches([_Record(1, 1.0), _Record(2, 0.9)]))] == [1, 2]
+    assert time.perf_counter() - began < 0.1, "records older than the settle: no wait"
+
+
+async def test_a_producer_clock_ahead_holds_a_read_no_longer_than_the_settle() -> None:
+    read = _follower_reader(follower_settle_ms=200, follower_settle_min_batch=1)
+    began = time.perf_counter()
+    await asyncio.wait_for(read(_Fetches([_Record(1, -3600.0)])), 2)  # stamped an hour ahead
+    assert time.perf_counter() - began < 0.4
+
+
+async def test_a_full_read_is_not_held() -> None:
+    read = _follower_reader(follower_settle_ms=300, follower_settle_min_batch=1, max_batch=2)
+    began = time.perf_counter()
+    assert len(await read(_Fetches([_Record(1, 0.0), _Record(2, 0.0)]))) == 2
+    assert time.perf_counter() - began < 0.1
