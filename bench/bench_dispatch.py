@@ -41,6 +41,7 @@ from shared.events import CaseRegistered, encode, kafka_headers, make_event
 from shared.kafka import client_options, ensure_topics
 from shared.reference import ReferenceData, load_reference
 from shared.settings import KafkaSettings
+from shared.topics import topic_partitions
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKLOG = int(os.environ.get("BENCH_DISPATCH_CASES", "30000"))
@@ -185,10 +186,7 @@ async def main() -> dict[str, object]:
     bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
     cfg = KafkaSettings(bootstrap_servers=bootstrap)
     prefix = f"bench{uuid.uuid4().hex[:6]}_"
-    topics = ["cases", "feedback", "supervision", "assignments"]
-    await ensure_topics(
-        cfg, {prefix + t: PARTITIONS for t in topics} | {prefix + t + ".dlq": 1 for t in topics}
-    )
+    await ensure_topics(cfg, topic_partitions(prefix, PARTITIONS))
     ref = load_reference()
     backlog = cases(ref, BACKLOG, "B", seed=1)
     began = time.monotonic()

@@ -39,6 +39,7 @@ from shared.kafka import client_options, end_offsets, ensure_topics
 from shared.reference import Category, ReferenceData, load_reference
 from shared.runtime import ServiceRuntime, settled_heap
 from shared.settings import KafkaSettings
+from shared.topics import topic_partitions
 
 REPORTS = int(os.environ.get("BENCH_INTAKE_REPORTS", "20000"))
 STEADY_RATE = int(os.environ.get("BENCH_INTAKE_RATE", "500"))  # reports/s for the latency run
@@ -190,11 +191,7 @@ async def main() -> dict[str, object]:
         log_level="WARNING",
         kafka=kafka,
     )
-    topics = ["reports", "cases", "assignments", "feedback", "supervision"]
-    await ensure_topics(
-        kafka,
-        {prefix + t: PARTITIONS for t in topics} | {prefix + t + ".dlq": 1 for t in topics},
-    )
+    await ensure_topics(kafka, topic_partitions(prefix, PARTITIONS))
     ref = load_reference()
     reports = Reports(ref, run)
     producer = AIOKafkaProducer(

@@ -110,7 +110,7 @@ from shared.reference import (
     load_reference,
 )
 from shared.settings import KafkaSettings
-from shared.topics import DEFAULT_PARTITIONS, all_topics
+from shared.topics import DEFAULT_PARTITIONS, topic_partitions
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -1624,7 +1624,7 @@ async def _pipeline(run: Run, source: ReportSource) -> None:
 async def registry_topics(cfg: KafkaSettings, prefix: str) -> None:
     """Every topic of the registry under ``prefix``: PARTITIONS each, dead-letter topics as
     the registry makes them."""
-    await ensure_topics(cfg, {t.name: t.partitions for t in all_topics(prefix, PARTITIONS)})
+    await ensure_topics(cfg, topic_partitions(prefix, PARTITIONS))
 
 
 def outputs_reader(cfg: KafkaSettings, prefix: str, flow: Flow) -> Reader:

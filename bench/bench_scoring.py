@@ -47,7 +47,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from services.scoring.app import TOPICS, build
+from services.scoring.app import build
 from services.scoring.recompute import compare
 from services.scoring.settings import Settings
 from shared.devstack import free_port
@@ -82,6 +82,7 @@ from shared.kafka import client_options, ensure_topics
 from shared.reference import load_reference
 from shared.runtime import settled_heap
 from shared.settings import KafkaSettings
+from shared.topics import topic_partitions
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = int(os.environ.get("BENCH_SCORING_CASES", "25000"))
@@ -418,11 +419,7 @@ async def prepare(cfg: KafkaSettings) -> tuple[str, list[Envelope], dict[str, fl
     # The city's stream is in time order: what arrives together concerns recent cases.
     events = sorted(mix.events, key=lambda e: e.time)
     build_seconds = time.perf_counter() - built
-    await ensure_topics(
-        cfg,
-        {prefix + t: PARTITIONS for t in (*TOPICS, "scores")}
-        | {prefix + t + ".dlq": 1 for t in TOPICS},
-    )
+    await ensure_topics(cfg, topic_partitions(prefix, PARTITIONS))
     produce_seconds = await produce_all(cfg, prefix, events)
     return prefix, events, {"build": build_seconds, "produce": produce_seconds}
 

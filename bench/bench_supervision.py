@@ -61,6 +61,7 @@ from shared.events.envelope import decode
 from shared.kafka import client_options, ensure_topics
 from shared.migrations import migrate
 from shared.settings import KafkaSettings
+from shared.topics import topic_partitions
 
 ROOT = Path(__file__).resolve().parents[1]
 MIGRATIONS = ROOT / "services" / "supervision" / "migrations"
@@ -373,10 +374,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 async def _prepare(database_url: str, cfg: KafkaSettings, prefix: str, schema: str) -> None:
-    topics = ["cases", "assignments", "feedback", "supervision"]
-    await ensure_topics(
-        cfg, {prefix + t: PARTITIONS for t in topics} | {prefix + t + ".dlq": 1 for t in topics}
-    )
+    await ensure_topics(cfg, topic_partitions(prefix, PARTITIONS))
     conn = await asyncpg.connect(database_url)
     try:
         await migrate(conn, schema, MIGRATIONS)

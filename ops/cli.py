@@ -32,7 +32,7 @@ from rich.table import Table
 from ops import dlq
 from shared.kafka import client_options, end_offsets, ensure_topics, partitions_of
 from shared.settings import ServiceSettings
-from shared.topics import all_topics, topic_name
+from shared.topics import all_topics, topic_name, topic_partitions
 
 console = Console()
 
@@ -43,7 +43,7 @@ def _settings() -> ServiceSettings:
 
 async def topics_create(args: argparse.Namespace) -> int:
     s = _settings()
-    wanted = {t.name: t.partitions for t in all_topics(s.topic_prefix, partitions=args.partitions)}
+    wanted = topic_partitions(s.topic_prefix, partitions=args.partitions)
     created = await ensure_topics(s.kafka, wanted, replication=args.replication)
     for name in sorted(wanted):
         console.print(

@@ -32,7 +32,7 @@ from shared.clock import ScaledClock
 from shared.kafka import ensure_topics
 from shared.reference import load_reference
 from shared.settings import KafkaSettings
-from shared.topics import all_topics
+from shared.topics import topic_partitions
 
 #: The centre the simulated dispatcher works for.
 CENTRE = "command-centre"
@@ -129,9 +129,7 @@ async def run_city(
 ) -> Snapshot:
     kafka = KafkaSettings()  # the environment holds the stack's settings by now
     prefix = os.environ.get("TOPIC_PREFIX", "")
-    await ensure_topics(
-        kafka, {t.name: (city.partitions if not t.is_dlq else 1) for t in all_topics(prefix)}
-    )
+    await ensure_topics(kafka, topic_partitions(prefix, city.partitions))
     anchor = time.time()
     clock = ScaledClock(city.scale, city.start, anchor)
     city.start_services(anchor)

@@ -38,7 +38,7 @@ from shared.outbox import OutboxRelay, Tx
 from shared.ratelimit import RateLimiter
 from shared.reference import load_reference
 from shared.settings import ServiceSettings
-from shared.topics import all_topics
+from shared.topics import topic_partitions
 
 if TYPE_CHECKING:
     from shared.db import Connection
@@ -169,7 +169,7 @@ class ServiceRuntime:
         self.pool = await create_pool(s.database_url, self.schema, s.db_pool_min, s.db_pool_max)
         await self._register_dev_keys()
         if s.kafka.create_topics:
-            await ensure_topics(s.kafka, {t.name: t.partitions for t in all_topics(s.topic_prefix)})
+            await ensure_topics(s.kafka, topic_partitions(s.topic_prefix))
         producer = make_producer(s.kafka, client_id=f"{s.service_name}-relay")
         await producer.start()
         self.producer = producer

@@ -288,3 +288,9 @@ def all_topics(
             )
         )
     return out
+
+
+def topic_partitions(prefix: str = "", partitions: int | None = None) -> dict[str, int]:
+    """Every topic under ``prefix`` with its partition count (``all_topics`` as the map
+    ``ensure_topics`` takes); ``partitions`` overrides every topic's but the dead letters'."""
+    return {t.name: t.partitions for t in all_topics(prefix, partitions)}

@@ -34,7 +34,7 @@ from shared.clock import ScaledClock
 from shared.kafka import client_options, ensure_topics
 from shared.reference import load_reference
 from shared.settings import KafkaSettings
-from shared.topics import all_topics
+from shared.topics import topic_partitions
 
 log = logging.getLogger("ops.faults")
 
@@ -157,9 +157,7 @@ class FaultRun:
 
     async def run(self) -> RunReport:
         o = self.o
-        await ensure_topics(
-            self.kafka, {t.name: (o.partitions if not t.is_dlq else 1) for t in all_topics("")}
-        )
+        await ensure_topics(self.kafka, topic_partitions("", o.partitions))
         self.anchor = time.time()
         clock = ScaledClock(o.scale, self.city.start, self.anchor)
         self.city.start_services(self.anchor)

@@ -10,6 +10,7 @@ import pytest
 from shared.events import EVENT_TYPES, CaseHandled, make_event
 from shared.events.examples import T0, example_data
 from shared.topics import (
+    DEFAULT_DLQ_PARTITIONS,
     DEFAULT_PARTITIONS,
     DLQ_ERROR_HEADERS,
     ERROR_HEADERS,
@@ -19,6 +20,7 @@ from shared.topics import (
     get_topic,
     topic_for_event,
     topic_name,
+    topic_partitions,
 )
 
 EXPECTED: dict[str, set[str]] = {
@@ -124,6 +126,11 @@ def test_topic_names_with_prefix_and_dlqs() -> None:
     assert {p.partitions for p in all_topics(partitions=3, dlq_partitions=2)} == {2, 3}
     with pytest.raises(ValueError, match="at least 1"):
         all_topics(partitions=0)
+    # The map ensure_topics takes: an override sets every topic's count but the dead letters'.
+    planned = topic_partitions("t1.", 5)
+    assert list(planned) == [p.name for p in physical]
+    assert {n for name, n in planned.items() if name.endswith(".dlq")} == {DEFAULT_DLQ_PARTITIONS}
+    assert {n for name, n in planned.items() if not name.endswith(".dlq")} == {5}
 
 
 def test_dlq_error_headers_are_distinct_and_namespaced() -> None:

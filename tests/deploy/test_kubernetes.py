@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-from shared.topics import DEFAULT_PARTITIONS, SERVICES, all_topics
+from shared.topics import DEFAULT_PARTITIONS, SERVICES, topic_partitions
 from tests.deploy.conftest import DEPLOY, load_yaml, settings_env_names
 from tests.deploy.promql import assert_metrics_exist, known_metric_names
 
@@ -131,7 +131,7 @@ def test_strimzi_topics_match_the_registry():
     topics = {
         d["spec"]["topicName"]: d["spec"]["partitions"] for d in docs if d["kind"] == "KafkaTopic"
     }
-    assert topics == {t.name: t.partitions for t in all_topics()}
+    assert topics == topic_partitions()
     (user,) = [d for d in docs if d["kind"] == "KafkaUser"]
     assert user["spec"]["authentication"]["type"] == "scram-sha-512"
     granted = {a["resource"].get("name") for a in user["spec"]["authorization"]["acls"]}
