@@ -127,8 +127,7 @@ async def _settled(
     first fetch of each. By the records' Kafka timestamps (their producers' clocks), capped
     at ``settle`` from now, so a producer's clock running ahead cannot hold the batch longer.
     """
-    now = time.time()
-    deadline = now + min(settle, min(r.timestamp for r in records) / 1000 + settle - now)
+    deadline = min(time.time(), min(r.timestamp for r in records) / 1000) + settle
     batch = list(records)
     while len(batch) < max_records and (left := deadline - time.time()) > 0:
         more = await consumer.getmany(
