@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from pydantic import Field
 
 from shared.settings import KafkaSettings, ServiceSettings, kafka_settings_with_batch
@@ -12,14 +14,12 @@ from shared.settings import KafkaSettings, ServiceSettings, kafka_settings_with_
 SCORING_MAX_BATCH = 4000
 
 
-def _kafka() -> KafkaSettings:
-    return kafka_settings_with_batch(SCORING_MAX_BATCH)
-
-
 class Settings(ServiceSettings):
     service_name: str = "scoring"
     http_port: int = 8083
-    kafka: KafkaSettings = Field(default_factory=_kafka)
+    kafka: KafkaSettings = Field(
+        default_factory=partial(kafka_settings_with_batch, SCORING_MAX_BATCH)
+    )
     # A unit's score.published goes out at most once per this many seconds of the
     # runtime clock; changes in between are gathered into the next one.
     publish_interval_seconds: float = Field(default=60.0, ge=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from pydantic import Field
 
 from shared.settings import KafkaSettings, ServiceSettings, kafka_settings_with_batch
@@ -12,14 +14,12 @@ from shared.settings import KafkaSettings, ServiceSettings, kafka_settings_with_
 SUPERVISION_MAX_BATCH = 4000
 
 
-def _kafka() -> KafkaSettings:
-    return kafka_settings_with_batch(SUPERVISION_MAX_BATCH)
-
-
 class Settings(ServiceSettings):
     service_name: str = "supervision"
     http_port: int = 8082
-    kafka: KafkaSettings = Field(default_factory=_kafka)
+    kafka: KafkaSettings = Field(
+        default_factory=partial(kafka_settings_with_batch, SUPERVISION_MAX_BATCH)
+    )
     timer_batch: int = Field(default=1000, ge=1, description="timers claimed per firing")
     timer_workers: int = Field(
         default=2, ge=1, description="firing transactions in flight while working off a backlog"
