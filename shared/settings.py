@@ -144,13 +144,20 @@ def follower_wait_for_clock(scale: float, wait_ms: int) -> int:
     apart). A sign-for racing its deadline is not this function's concern: supervision's
     timer settle covers whatever the follower wait is.
     """
-    return max(100, min(wait_ms, round(FOLLOWER_LAG_SIMULATED_MS / scale)))
+    return max(100, follower_settle_for_clock(scale, wait_ms))
 
 
 def follower_settle_for_clock(scale: float, settle_ms: int) -> int:
     """The busy followers' settle on a clock running ``scale`` times faster than real time:
     within a simulated minute, like the fetch wait, with no floor (it is no poll)."""
     return min(settle_ms, round(FOLLOWER_LAG_SIMULATED_MS / scale))
+
+
+#: The follower settings a scaled clock shrinks unless they are set: name -> how.
+_FOLLOWER_PACE_FOR_CLOCK = {
+    "follower_fetch_max_wait_ms": follower_wait_for_clock,
+    "follower_settle_ms": follower_settle_for_clock,
+}
 
 
 class ServiceSettings(BaseSettings):
@@ -211,14 +218,11 @@ class ServiceSettings(BaseSettings):
         """On a scaled clock the follower wait and settle shrink with it, unless set explicitly."""
         kafka = self.kafka
         update: dict[str, int] = {}
-        if "follower_fetch_max_wait_ms" not in kafka.model_fields_set:
-            wait = follower_wait_for_clock(self.clock_scale, kafka.follower_fetch_max_wait_ms)
-            if wait != kafka.follower_fetch_max_wait_ms:
-                update["follower_fetch_max_wait_ms"] = wait
-        if "follower_settle_ms" not in kafka.model_fields_set:
-            settle = follower_settle_for_clock(self.clock_scale, kafka.follower_settle_ms)
-            if settle != kafka.follower_settle_ms:
-                update["follower_settle_ms"] = settle
+        for name, for_clock in _FOLLOWER_PACE_FOR_CLOCK.items():
+            if name not in kafka.model_fields_set:
+                given = getattr(kafka, name)
+                if (paced := for_clock(self.clock_scale, given)) != given:
+                    update[name] = paced
         if update:
             self.kafka = kafka.model_copy(update=update)
         return self
