@@ -162,14 +162,25 @@ def test_emitting_with_the_data_already_serialised_publishes_the_same_event():
         )
 
 
-async def test_an_empty_poll_does_not_sleep_before_the_next():
-    """faststream's batch loop slept batch_timeout_ms after each empty poll: records arriving
-    then waited it out (up to 50 ms a hop). The reader the services use returns at once."""
-    import time
-
+def _batch_reader(*, follower: bool = False, **kafka: int):
+    """The batch reader ``subscribe`` gives a subscriber, from a broker that never connects."""
     from faststream.kafka import KafkaBroker
 
     from shared.consumer import ConsumerContext, subscribe
+
+    async def handler(tx, events):  # never called: nothing is consumed here
+        raise AssertionError
+
+    ctx = ConsumerContext(service="probe", pool=None, kafka=KafkaSettings(**kafka))  # type: ignore[arg-type]
+    broker = KafkaBroker("127.0.0.1:1")
+    subscribe(broker, ctx, ("a", "b"), "probe", handler, follower=follower)
+    (subscriber,) = broker.subscribers
+    return subscriber.get_msg
+
+
+async def test_an_empty_poll_does_not_sleep_before_the_next():
+    """faststream's batch loop slept batch_timeout_ms after each empty poll: records arriving
+    then waited it out (up to 50 ms a hop). The reader the services use returns at once."""
 
     class Consumer:
         polls: list[dict[str, int]] = []
@@ -178,19 +189,12 @@ async def test_an_empty_poll_does_not_sleep_before_the_next():
             self.polls.append({"timeout_ms": timeout_ms, "max_records": max_records})
             return {} if len(self.polls) == 1 else {"p0": [1, 2], "p1": [3]}
 
-    async def handler(tx, events):  # never called: nothing is consumed here
-        raise AssertionError
-
-    cfg = KafkaSettings(batch_timeout_ms=200, max_batch=7)
-    broker = KafkaBroker("127.0.0.1:1")
-    ctx = ConsumerContext(service="probe", pool=None, kafka=cfg)  # type: ignore[arg-type]
-    subscribe(broker, ctx, "probes", "probe", handler)
-    (subscriber,) = broker.subscribers
+    read = _batch_reader(batch_timeout_ms=200, max_batch=7)
     consumer = Consumer()
     began = time.perf_counter()
-    assert await subscriber.get_msg(consumer) == ()
+    assert await read(consumer) == ()
     assert time.perf_counter() - began < 0.1
-    assert await subscriber.get_msg(consumer) == (1, 2, 3)
+    assert await read(consumer) == (1, 2, 3)
     assert consumer.polls == [{"timeout_ms": 200, "max_records": 7}] * 2
 
 
@@ -228,24 +232,14 @@ class _Fetches:
         return {}
 
 
-def _follower_reader(**kafka: int):
-    from faststream.kafka import KafkaBroker
-
-    from shared.consumer import ConsumerContext, subscribe
-
-    async def handler(tx, events):  # never called: nothing is consumed here
-        raise AssertionError
-
-    cfg = KafkaSettings(batch_timeout_ms=20, **kafka)
-    broker = KafkaBroker("127.0.0.1:1")
-    ctx = ConsumerContext(service="probe", pool=None, kafka=cfg)  # type: ignore[arg-type]
-    subscribe(broker, ctx, ("a", "b"), "probe", handler, follower=True)
-    (subscriber,) = broker.subscribers
-    return subscriber.get_msg
-
-
 async def test_a_busy_followers_read_settles_and_takes_what_came_meanwhile() -> None:
-    read = _follower_reader(follower_settle_ms=300, follower_settle_min_batch=2, max_batch=50)
+    read = _batch_reader(
+        follower=True,
+        batch_timeout_ms=20,
+        follower_settle_ms=300,
+        follower_settle_min_batch=2,
+        max_batch=50,
+    )
     young = [_Record(1, 0.0), _Record(2, 0.0)]
     consumer = _Fetches(young, [_Record(3, 0.0)])
     began = time.perf_counter()
@@ -256,7 +250,9 @@ async def test_a_busy_followers_read_settles_and_takes_what_came_meanwhile() -> 
 
 
 async def test_a_quiet_or_late_read_is_not_held() -> None:
-    read = _follower_reader(follower_settle_ms=300, follower_settle_min_batch=2)
+    read = _batch_reader(
+        follower=True, batch_timeout_ms=20, follower_settle_ms=300, follower_settle_min_batch=2
+    )
     began = time.perf_counter()
     assert [r.offset for r in await read(_Fetches([_Record(1, 0.0)]))] == [1], "quiet"
     assert [r.offset for r in await read(_Fetches([_Record(1, 1.0), _Record(2, 0.9)]))] == [1, 2]
@@ -264,14 +260,22 @@ async def test_a_quiet_or_late_read_is_not_held() -> None:
 
 
 async def test_a_producer_clock_ahead_holds_a_read_no_longer_than_the_settle() -> None:
-    read = _follower_reader(follower_settle_ms=200, follower_settle_min_batch=1)
+    read = _batch_reader(
+        follower=True, batch_timeout_ms=20, follower_settle_ms=200, follower_settle_min_batch=1
+    )
     began = time.perf_counter()
     await asyncio.wait_for(read(_Fetches([_Record(1, -3600.0)])), 2)  # stamped an hour ahead
     assert time.perf_counter() - began < 0.4
 
 
 async def test_a_full_read_is_not_held() -> None:
-    read = _follower_reader(follower_settle_ms=300, follower_settle_min_batch=1, max_batch=2)
+    read = _batch_reader(
+        follower=True,
+        batch_timeout_ms=20,
+        follower_settle_ms=300,
+        follower_settle_min_batch=1,
+        max_batch=2,
+    )
     began = time.perf_counter()
     assert len(await read(_Fetches([_Record(1, 0.0), _Record(2, 0.0)]))) == 2
     assert time.perf_counter() - began < 0.1
