@@ -232,14 +232,19 @@ class _Fetches:
         return {}
 
 
-async def test_a_busy_followers_read_settles_and_takes_what_came_meanwhile() -> None:
-    read = _batch_reader(
+def _settling_reader(settle_ms: int, min_batch: int, **kafka: int):
+    """A follower's reader that settles reads of ``min_batch`` records for ``settle_ms``."""
+    return _batch_reader(
         follower=True,
         batch_timeout_ms=20,
-        follower_settle_ms=300,
-        follower_settle_min_batch=2,
-        max_batch=50,
+        follower_settle_ms=settle_ms,
+        follower_settle_min_batch=min_batch,
+        **kafka,
     )
+
+
+async def test_a_busy_followers_read_settles_and_takes_what_came_meanwhile() -> None:
+    read = _settling_reader(300, 2, max_batch=50)
     young = [_Record(1, 0.0), _Record(2, 0.0)]
     consumer = _Fetches(young, [_Record(3, 0.0)])
     began = time.perf_counter()
@@ -250,9 +255,7 @@ async def test_a_busy_followers_read_settles_and_takes_what_came_meanwhile() -> 
 
 
 async def test_a_quiet_or_late_read_is_not_held() -> None:
-    read = _batch_reader(
-        follower=True, batch_timeout_ms=20, follower_settle_ms=300, follower_settle_min_batch=2
-    )
+    read = _settling_reader(300, 2)
     began = time.perf_counter()
     assert [r.offset for r in await read(_Fetches([_Record(1, 0.0)]))] == [1], "quiet"
     assert [r.offset for r in await read(_Fetches([_Record(1, 1.0), _Record(2, 0.9)]))] == [1, 2]
@@ -260,22 +263,14 @@ async def test_a_quiet_or_late_read_is_not_held() -> None:
 
 
 async def test_a_producer_clock_ahead_holds_a_read_no_longer_than_the_settle() -> None:
-    read = _batch_reader(
-        follower=True, batch_timeout_ms=20, follower_settle_ms=200, follower_settle_min_batch=1
-    )
+    read = _settling_reader(200, 1)
     began = time.perf_counter()
     await asyncio.wait_for(read(_Fetches([_Record(1, -3600.0)])), 2)  # stamped an hour ahead
     assert time.perf_counter() - began < 0.4
 
 
 async def test_a_full_read_is_not_held() -> None:
-    read = _batch_reader(
-        follower=True,
-        batch_timeout_ms=20,
-        follower_settle_ms=300,
-        follower_settle_min_batch=1,
-        max_batch=2,
-    )
+    read = _settling_reader(300, 1, max_batch=2)
     began = time.perf_counter()
     assert len(await read(_Fetches([_Record(1, 0.0), _Record(2, 0.0)]))) == 2
     assert time.perf_counter() - began < 0.1
