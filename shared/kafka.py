@@ -7,13 +7,15 @@ aiokafka producer so it controls acks and ordering itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, TopicAlreadyExistsError
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import CommitFailedError, TopicAlreadyExistsError, for_code
 from aiokafka.structs import ConsumerRecord
 from faststream.kafka import KafkaBroker
 from faststream.security import (
@@ -121,9 +123,7 @@ async def ensure_topics(
     cfg: KafkaSettings, topics: dict[str, int], replication: int = 1
 ) -> list[str]:
     """Create missing topics (name -> partitions); returns those created."""
-    admin = AIOKafkaAdminClient(client_id="citycases-admin", **client_options(cfg))
-    await admin.start()
-    try:
+    async with _admin(cfg) as admin:
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(name, partitions, replication)
@@ -137,19 +137,47 @@ async def ensure_topics(
         except TopicAlreadyExistsError:
             pass
         return [t.name for t in wanted]
-    finally:
-        await admin.close()
 
 
 async def delete_topics(cfg: KafkaSettings, names: list[str]) -> None:
     """Delete topics (a benchmark's scratch topics); ones already gone are no error."""
-    admin = AIOKafkaAdminClient(client_id="citycases-admin", **client_options(cfg))
-    await admin.start()
-    try:
+    async with _admin(cfg) as admin:
         existing = set(await admin.list_topics())
         gone = [n for n in names if n in existing]
         if gone:
             await admin.delete_topics(gone)
+
+
+async def topic_configs(cfg: KafkaSettings, names: list[str]) -> dict[str, dict[str, str]]:
+    """The configuration the broker reports for each of ``names`` that exists.
+
+    Apache Kafka reports every setting, defaults included; the development broker only
+    those a topic was created with. A topic missing from the result does not exist.
+    """
+    async with _admin(cfg) as admin:
+        existing = set(await admin.list_topics())
+        wanted = [n for n in names if n in existing]
+        if not wanted:
+            return {}
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, n) for n in wanted]
+        )
+    found: dict[str, dict[str, str]] = {}
+    for response in responses:
+        # (error_code, error_message, resource_type, resource_name, [(name, value, ...)])
+        for code, message, _, name, entries in response.resources:
+            if code:
+                raise for_code(code)(f"describe configs of {name}: {message}")
+            found[name] = {e[0]: e[1] for e in entries if e[1] is not None}
+    return found
+
+
+@contextlib.asynccontextmanager
+async def _admin(cfg: KafkaSettings) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(client_id="citycases-admin", **client_options(cfg))
+    await admin.start()
+    try:
+        yield admin
     finally:
         await admin.close()
 

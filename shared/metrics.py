@@ -38,6 +38,17 @@ BATCH_SIZE = Histogram(
 CONSUMER_LAG = Gauge(
     "consumer_lag_messages", "High-water mark minus next offset", ["service", "topic", "partition"]
 )
+INBOX_PRUNED = Counter(
+    "inbox_pruned_total",
+    "Inbox event ids forgotten because no copy of their event can be delivered again "
+    "(shared.inbox)",
+    ["service"],
+)
+INBOX_KEEP_SECONDS = Gauge(
+    "inbox_keep_seconds",
+    "How long the inbox keeps an event id, from the topics' retention; 0: every id is kept",
+    ["service"],
+)
 OUTBOX_BACKLOG = Gauge("outbox_backlog_rows", "Outbox rows not yet published", ["service"])
 OUTBOX_AGE = Gauge(
     "outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"]

@@ -15,6 +15,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from shared.clock import Clock, clock_from_settings
 from shared.consumer import BatchHandler, ConsumerContext, subscribe
 from shared.db import create_pool
 from shared.http import TooLarge, add_operational_routes, limit_request_bodies
+from shared.inbox import run_pruner, topic_retentions
 from shared.kafka import adopt_offsets, ensure_topics, make_broker, make_producer
 from shared.logs import configure_logging
 from shared.migrations import migrate
@@ -38,7 +40,7 @@ from shared.outbox import OutboxRelay, Tx
 from shared.ratelimit import RateLimiter
 from shared.reference import load_reference
 from shared.settings import ServiceSettings
-from shared.topics import topic_partitions
+from shared.topics import DLQ_SUFFIX, topic_partitions
 
 if TYPE_CHECKING:
     from shared.db import Connection
@@ -199,8 +201,25 @@ class ServiceRuntime:
         if self.subscriptions:
             await self.broker.start()
             self._broker_ready = True
+        if s.inbox_prune and self.subscriptions:
+            self._tasks.append(asyncio.create_task(self._prune_inbox(), name="inbox-pruner"))
         for job in self.background:
             self._tasks.append(asyncio.create_task(job(self), name=getattr(job, "__name__", "job")))
+
+    def _prune_inbox(self) -> Coroutine[Any, Any, None]:
+        """The inbox's pruner, bounded by every topic an event may come back from: the ones
+        read, and their dead-letter topics, from which an operator re-drives."""
+        s = self.settings
+        read = [s.topic_prefix + t for sub in self.subscriptions for t in sub.topics]
+        topics = sorted({*read, *(t + DLQ_SUFFIX for t in read)})
+        return run_pruner(
+            s.service_name,
+            self.db,
+            self.schema,
+            lambda: topic_retentions(s.kafka, topics),
+            timedelta(days=s.inbox_retention_days),
+            s.inbox_prune_interval_seconds,
+        )
 
     def subscribe_all(self, ctx: ConsumerContext) -> list[OffsetCommits]:
         """Register every subscription with the broker, each in its group and at its pace."""

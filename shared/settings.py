@@ -205,6 +205,14 @@ class ServiceSettings(BaseSettings):
     )
     api_rate_per_second: float = Field(default=20.0, gt=0, description="per API key")
     api_rate_burst: int = Field(default=40, ge=1, description="requests a key may send at once")
+    # The inbox forgets an event id once no copy of its event can come back (shared.inbox):
+    # never sooner than the longest a record can stay in a topic the service reads, or in
+    # its dead-letter topic, plus a day; a topic kept forever keeps every id.
+    inbox_prune: bool = Field(default=True, description="forget inbox ids no event can repeat")
+    inbox_retention_days: float = Field(
+        default=30.0, gt=0, description="keep inbox ids at least this long, whatever the topics"
+    )
+    inbox_prune_interval_seconds: float = Field(default=3600.0, gt=0)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
 
     @field_validator("api_keys")

@@ -134,8 +134,13 @@ def test_strimzi_topics_match_the_registry():
     assert topics == topic_partitions()
     (user,) = [d for d in docs if d["kind"] == "KafkaUser"]
     assert user["spec"]["authentication"]["type"] == "scram-sha-512"
-    granted = {a["resource"].get("name") for a in user["spec"]["authorization"]["acls"]}
+    acls = user["spec"]["authorization"]["acls"]
+    granted = {a["resource"].get("name") for a in acls}
     assert set(topics) <= granted
+    # The inbox's pruner reads every topic's retention (shared/inbox.py).
+    for acl in acls:
+        if acl["resource"]["type"] == "topic":
+            assert "DescribeConfigs" in acl["operations"], acl["resource"]["name"]
 
 
 def test_prometheus_operator_resources_match_the_compose_setup():
