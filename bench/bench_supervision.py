@@ -26,6 +26,13 @@ Two runs:
      outbox relay's publishing rate over the same backlog;
    - the service's RSS once all 1M are armed, and its peak (VmHWM).
 
+3. **traffic**: the steady timers again (``STEADY_RATE`` a second for ``STEADY_SECONDS``,
+   on a fresh schema) while ``TRAFFIC_RATE`` case events a second flow into the
+   service's topics (a registration and a dispatch per new case, their deadlines hours
+   ahead), so its consumer is busy: it takes the batches a busy follower takes, and
+   a timer waits for what the broker held at its due instant to be applied
+   (``TIMER_WAIT_FOR_READS``). The lag measured the same way, and the batches.
+
 Every lag includes the timer settle (``TIMER_SETTLE_MS``, default 600 ms): a
 timer fires that long after its due instant, so that a sign-for sent just in
 time, still on its way, disarms it first.
@@ -57,8 +64,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.supervision.settings import Settings as SupervisionSettings
 from shared.devstack import free_port
-from shared.events.envelope import decode
-from shared.kafka import client_options, ensure_topics
+from shared.events.envelope import decode, encode, kafka_headers
+from shared.events.examples import example_event
+from shared.ids import new_ulid
+from shared.kafka import client_options, ensure_topics, make_producer
 from shared.migrations import migrate
 from shared.settings import KafkaSettings
 from shared.topics import topic_partitions
@@ -69,6 +78,9 @@ ARMED = int(os.environ.get("BENCH_SUPERVISION_ARMED", "1000000"))
 BURST = int(os.environ.get("BENCH_SUPERVISION_BURST", "150000"))
 STEADY_RATE = float(os.environ.get("BENCH_SUPERVISION_STEADY_RATE", "2000"))
 STEADY_SECONDS = float(os.environ.get("BENCH_SUPERVISION_STEADY_SECONDS", "15"))
+TRAFFIC_RATE = float(os.environ.get("BENCH_SUPERVISION_TRAFFIC_RATE", "1000"))
+#: The traffic run's timers are due this long after they are armed (30,000 rows, no million).
+TRAFFIC_LEAD_SECONDS = 10.0
 SMALL = 10_000
 # Timers are due this long after they are armed: room for the COPY, the VACUUM and, in the
 # small run, the service's start before the first is due.
@@ -532,6 +544,132 @@ async def full_run(database_url: str, cfg: KafkaSettings) -> dict[str, Any]:
     }
 
 
+def _traffic(
+    count: int, start: datetime
+) -> list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]]:
+    """``count`` events for ``count // 2`` new cases, each registered then dispatched, with
+    deadlines hours ahead: (topic, key, value, headers), encoded before the run."""
+    out = []
+    for n in range(count // 2):
+        case_id = new_ulid()
+        at = start + timedelta(seconds=n * 2 / TRAFFIC_RATE)
+        deadlines = {
+            "sign_for": (at + timedelta(hours=2)).isoformat(),
+            "handle": (at + timedelta(hours=8)).isoformat(),
+            "verify_limit": "PT30M",
+            "clock": "natural",
+        }
+        for env in (
+            example_event(
+                "case.registered",
+                event_id=new_ulid(),
+                time=at,
+                case_id=case_id,
+                registered_at=at.isoformat(),
+                reported_at=at.isoformat(),
+            ),
+            example_event(
+                "case.dispatched",
+                event_id=new_ulid(),
+                time=at,
+                case_id=case_id,
+                dispatched_at=at.isoformat(),
+                deadlines=deadlines,
+            ),
+        ):
+            out.append((env.data.topic, case_id.encode(), encode(env), kafka_headers(env)))
+    return out
+
+
+async def _send_paced(
+    cfg: KafkaSettings, prefix: str, events: list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]]
+) -> None:
+    """Send ``events`` at TRAFFIC_RATE, in 10 ms slices."""
+    producer = make_producer(cfg, client_id="bench-supervision-traffic")
+    await producer.start()
+    try:
+        began = time.monotonic()
+        per_slice = max(1, round(TRAFFIC_RATE / 100))
+        for i in range(0, len(events), per_slice):
+            ahead = began + i / TRAFFIC_RATE - time.monotonic()
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+            for topic, key, value, headers in events[i : i + per_slice]:
+                await producer.send(prefix + topic, value, key=key, headers=headers)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def _consumer_figures(text: str) -> tuple[float, float, float]:
+    """(events consumed, batches, records in them) from the service's /metrics."""
+    consumed = batches = records = 0.0
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "events_consumed_total":
+                consumed += s.value
+            elif s.name == "event_batch_size_count":
+                batches += s.value
+            elif s.name == "event_batch_size_sum":
+                records += s.value
+    return consumed, batches, records
+
+
+async def traffic_run(database_url: str, cfg: KafkaSettings) -> dict[str, Any]:
+    prefix = f"bsup{uuid.uuid4().hex[:6]}_"
+    schema = f"{prefix}supervision"
+    await _prepare(database_url, cfg, prefix, schema)
+    steady_count = int(STEADY_RATE * STEADY_SECONDS)
+    # From before the first timer is due until after the last one, so every firing has
+    # the consumer busy.
+    sending_seconds = TRAFFIC_LEAD_SECONDS + STEADY_SECONDS + 3
+    events = _traffic(int(TRAFFIC_RATE * sending_seconds), datetime.now(UTC))
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
+    try:
+        steady_start = datetime.now(UTC) + timedelta(seconds=TRAFFIC_LEAD_SECONDS)
+        steady = list(_plan("st", steady_count, steady_start, timedelta(seconds=1 / STEADY_RATE)))
+        await arm(conn, [steady])
+        await settle_tables(conn)
+    finally:
+        await conn.close()
+    port = free_port()
+    proc = _spawn(prefix, schema, port)
+    async with httpx.AsyncClient(timeout=5) as http:
+        try:
+            await _ready(http, proc, port)
+            before = _consumer_figures((await http.get(f"http://127.0.0.1:{port}/metrics")).text)
+            sending = asyncio.create_task(_send_paced(cfg, prefix, events))
+            sampler = Sampler(http, proc.pid, port)
+            sampler.start()
+            await _wait_fired(sampler, steady_count, seconds=STEADY_SECONDS + 60)
+            await sending
+            expected = before[0] + len(events)
+            for _ in range(300):
+                text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+                if _consumer_figures(text)[0] >= expected:
+                    break
+                await asyncio.sleep(0.1)
+            after = _consumer_figures(text)
+            await sampler.stop()
+        finally:
+            await _stop(proc)
+    timed = sorted(await _publish_lags(cfg, prefix + "supervision", "st", steady_count))
+    lags = [lag for _, lag in timed]
+    batches = after[1] - before[1]
+    return {
+        "rate_per_s": TRAFFIC_RATE,
+        "events_sent": len(events),
+        "events_consumed": round(after[0] - before[0]),
+        "consumed_batches": round(batches),
+        "consumed_batch_mean_records": round((after[2] - before[2]) / max(batches, 1), 1),
+        "steady_timers": steady_count,
+        "steady_events_measured": len(lags),
+        "steady_publish_lag_p50_s": round(_percentile(lags, 0.50), 3),
+        "steady_publish_lag_p99_s": round(_percentile(lags, 0.99), 3),
+        "steady_publish_lag_max_s": round(max(lags), 3),
+    }
+
+
 async def main() -> dict[str, object]:
     database_url = os.environ["DATABASE_URL"]
     cfg = KafkaSettings()
@@ -539,6 +677,7 @@ async def main() -> dict[str, object]:
     load_before = os.getloadavg()[0]
     small = await small_run(database_url, cfg)
     full = await full_run(database_url, cfg)
+    traffic = await traffic_run(database_url, cfg)
     throughput = float(full["burst_fired_per_s"])
     p99 = float(full["steady_publish_lag_p99_s"])
     figures: dict[str, object] = {
@@ -549,10 +688,12 @@ async def main() -> dict[str, object]:
         **{f"small_{k}": v for k, v in small.items()},
         **{k: v for k, v in full.items() if not k.startswith("_")},
         "rss_growth_from_10k_to_1m_armed_kb": full["rss_ready_kb"] - small["rss_ready_kb"],
+        **{f"traffic_{k}": v for k, v in traffic.items()},
         "floor_fired_per_s": THROUGHPUT_FLOOR,
         "floor_fired_per_s_met": throughput >= THROUGHPUT_FLOOR,
         "floor_p99_lag_s": LAG_FLOOR_SECONDS,
         "floor_p99_lag_met": p99 < LAG_FLOOR_SECONDS,
+        "traffic_floor_p99_lag_met": float(traffic["steady_publish_lag_p99_s"]) < LAG_FLOOR_SECONDS,
         "run_seconds": round(time.monotonic() - started, 1),
         "load_average_1m_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }

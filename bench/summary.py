@@ -289,6 +289,19 @@ def service_rows(results: dict[str, dict[str, Any]]) -> list[Row]:
         ),
         lambda d: d.get("floor_p99_lag_met"),
     )
+    add(
+        "5",
+        "supervision",
+        "Supervision: p99 lag due → event with its consumer busy (case events flowing in)",
+        "< 1 s",
+        lambda d: (
+            f"{_n(d.get('traffic_steady_publish_lag_p99_s'), 3)} s at "
+            f"{_n(d.get('traffic_steady_rate_per_s', d.get('steady_rate_per_s')))}/s, with "
+            f"{_n(d.get('traffic_rate_per_s'))} events/s consumed in batches of "
+            f"{_n(d.get('traffic_consumed_batch_mean_records'))}"
+        ),
+        lambda d: d.get("traffic_floor_p99_lag_met"),
+    )
 
     def growth(d: dict[str, Any]) -> tuple[float, float] | None:
         grown, base = d.get("rss_growth_from_10k_to_1m_armed_kb"), d.get("small_rss_ready_kb")
