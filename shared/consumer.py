@@ -64,6 +64,11 @@ class ConsumerContext:
     #: partitions held at ``as_of`` (wall-clock seconds of the fetch that showed it): what
     #: happened before then has been applied. None: nobody asks, and nothing is computed.
     on_caught_up: Callable[[str, float], None] | None = None
+    #: The wall-clock instant by which whoever listens to ``on_caught_up`` needs the reads to
+    #: have gone past (supervision: its next due timer, plus the margin for a fact still being
+    #: produced then). A settling read ends there rather than hold what it read any longer.
+    #: None: nobody needs the reads by any time.
+    reads_needed_by: Callable[[], float | None] | None = None
 
 
 async def _raw(msg: Any) -> Any:
@@ -119,6 +124,7 @@ async def _settled(
     records: tuple[ConsumerRecord[bytes, bytes], ...],
     settle: float,
     max_records: int,
+    until: float | None = None,
 ) -> tuple[ConsumerRecord[bytes, bytes], ...]:
     """``records``, and what is fetched until the oldest of them is ``settle`` old.
 
@@ -126,8 +132,11 @@ async def _settled(
     once what it fetched before has been taken, so one read at the end would hold only the
     first fetch of each. By the records' Kafka timestamps (their producers' clocks), capped
     at ``settle`` from now, so a producer's clock running ahead cannot hold the batch longer.
+    Never past ``until`` (wall clock), when someone needs the reads by then.
     """
     deadline = min(time.time(), min(r.timestamp for r in records) / 1000) + settle
+    if until is not None:
+        deadline = min(deadline, until)
     batch = list(records)
     while len(batch) < max_records and (left := deadline - time.time()) > 0:
         more = await consumer.getmany(
@@ -150,7 +159,8 @@ def _batch_reader(
 
     A busy follower's read settles (``KafkaSettings.follower_settle_ms``): the events of a
     case on its several topics, a few hundred ms apart under load, then mostly come in one
-    batch, and the case is locked, folded and saved once for all of them.
+    batch, and the case is locked, folded and saved once for all of them. It settles only
+    until ``ctx.reads_needed_by``: a due timer waiting on the reads outweighs the saving.
 
     With ``ctx.on_caught_up`` set it also looks whether the consumer has reached the end of
     its partitions: told at once after an empty read, or left in ``caught`` for ``consume``
@@ -163,7 +173,8 @@ def _batch_reader(
         fetched = await consumer.getmany(timeout_ms=cfg.batch_timeout_ms, max_records=cfg.max_batch)
         records = tuple(chain.from_iterable(fetched.values()))
         if settle and len(records) >= cfg.follower_settle_min_batch:
-            records = await _settled(consumer, records, settle, cfg.max_batch)
+            until = ctx.reads_needed_by() if ctx.reads_needed_by is not None else None
+            records = await _settled(consumer, records, settle, cfg.max_batch, until)
         if ctx.on_caught_up is not None:
             as_of = await caught_up_as_of(consumer)
             if records:

@@ -130,6 +130,9 @@ class ServiceRuntime:
     # Told when a subscription has applied everything its partitions held as of an instant
     # (shared.consumer.ConsumerContext.on_caught_up); supervision's timers wait for it.
     on_caught_up: Callable[[str, float], None] | None = None
+    # When it needs the reads to have gone past (wall clock): a busy consumer's settle ends
+    # there (shared.consumer.ConsumerContext.reads_needed_by).
+    reads_needed_by: Callable[[], float | None] | None = None
     # The 413 for a body over HTTP_MAX_BODY_BYTES, in the service's problem shape.
     body_too_large: TooLarge | None = None
 
@@ -195,6 +198,7 @@ class ServiceRuntime:
             max_backoff=s.retry_max_backoff_seconds,
             before_ack=self.before_ack,
             on_caught_up=self.on_caught_up,
+            reads_needed_by=self.reads_needed_by,
         )
         self._offset_commits = self.subscribe_all(ctx)
         await self.adopt_earlier_offsets()

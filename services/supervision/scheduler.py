@@ -103,6 +103,11 @@ class TimerScheduler:
         self._gave_up_waiting = False
         # The loop found due timers the consumer has not caught up with: wake it when it does.
         self._held = False
+        # Wall-clock instant the next due timer needs the consumer's reads by (its due instant
+        # plus the margin), as the loop last looked; None: no timer is armed.
+        self._reads_needed_by: float | None = None
+        # The service's clock, once the loop runs (due instants are on it).
+        self._clock: Clock | None = None
         self.contention_pause_seconds = contention_pause_seconds
         self.max_backoff_seconds = max_backoff_seconds
         self._wake = asyncio.Event()
@@ -120,6 +125,13 @@ class TimerScheduler:
         """
         if not self._asleep or self._sleeping_until is None or due < self._sleeping_until:
             self._wake.set()
+        # At once, not when the woken loop looks: the consumer's next read starts right after
+        # this commit and reads when its settle must end before the loop runs again.
+        needed_by = self._needed_by(due)
+        if needed_by is not None and (
+            self._reads_needed_by is None or needed_by < self._reads_needed_by
+        ):
+            self._reads_needed_by = needed_by
 
     @property
     def waits_for_reads(self) -> bool:
@@ -137,11 +149,21 @@ class TimerScheduler:
             if self._held:
                 self._wake.set()
 
+    def reads_needed_by(self) -> float | None:
+        """When the next due timer needs the consumer to have read past (wall clock), or None.
+
+        A busy consumer's read settles to gather a case's events into one batch
+        (``shared.consumer``); it ends here instead, so the timer waits one read, not a
+        settle: with case events flowing in, 1.06 s at p99 past the due instant otherwise.
+        """
+        return self._reads_needed_by
+
     # -- the loop -------------------------------------------------------------------
 
     async def run(self, runtime: ServiceRuntime) -> None:
         clock = runtime.clock
         assert clock is not None
+        self._clock = clock
         self._caught_up_seen = time.monotonic()
         backoff = 0.1
         missed = False
@@ -159,6 +181,7 @@ class TimerScheduler:
                     continue
                 async with runtime.db.acquire() as conn:
                     due = await store.next_due(conn)
+                self._note_next_due(clock, due)
                 if due is not None and due <= self._fire_by(clock):
                     # Due yet not claimed: it came due just now (look again at once), or,
                     # the second time running, another instance holds it (let it finish).
@@ -241,6 +264,17 @@ class TimerScheduler:
                 tx.emit(make_event(emission.data, source=SOURCE, time=emission.time))
         self._record(clock, firing.fired, emitted)
         return firing
+
+    def _note_next_due(self, clock: Clock, due: datetime | None) -> None:
+        self._clock = clock
+        self._reads_needed_by = None if due is None else self._needed_by(due)
+
+    def _needed_by(self, due: datetime) -> float | None:
+        """The wall-clock instant a timer due at ``due`` needs the reads by, if it waits on them."""
+        margin, clock = self.caught_up_margin_seconds, self._clock
+        if margin is None or clock is None:
+            return None
+        return time.time() + clock.real_seconds(due - clock.now()) + margin
 
     def _fire_by(self, clock: Clock) -> datetime:
         """Timers due at or before this instant have settled: nothing disarming them is on its way.

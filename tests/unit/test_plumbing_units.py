@@ -162,7 +162,7 @@ def test_emitting_with_the_data_already_serialised_publishes_the_same_event():
         )
 
 
-def _batch_reader(*, follower: bool = False, **kafka: int):
+def _batch_reader(*, follower: bool = False, reads_needed_by=None, **kafka: int):
     """The batch reader ``subscribe`` gives a subscriber, from a broker that never connects."""
     from faststream.kafka import KafkaBroker
 
@@ -171,7 +171,12 @@ def _batch_reader(*, follower: bool = False, **kafka: int):
     async def handler(tx, events):  # never called: nothing is consumed here
         raise AssertionError
 
-    ctx = ConsumerContext(service="probe", pool=None, kafka=KafkaSettings(**kafka))  # type: ignore[arg-type]
+    ctx = ConsumerContext(
+        service="probe",
+        pool=None,  # type: ignore[arg-type]
+        kafka=KafkaSettings(**kafka),
+        reads_needed_by=reads_needed_by,
+    )
     broker = KafkaBroker("127.0.0.1:1")
     subscribe(broker, ctx, ("a", "b"), "probe", handler, follower=follower)
     (subscriber,) = broker.subscribers
@@ -232,10 +237,11 @@ class _Fetches:
         return {}
 
 
-def _settling_reader(settle_ms: int, min_batch: int, **kafka: int):
+def _settling_reader(settle_ms: int, min_batch: int, reads_needed_by=None, **kafka: int):
     """A follower's reader that settles reads of ``min_batch`` records for ``settle_ms``."""
     return _batch_reader(
         follower=True,
+        reads_needed_by=reads_needed_by,
         batch_timeout_ms=20,
         follower_settle_ms=settle_ms,
         follower_settle_min_batch=min_batch,
@@ -267,6 +273,26 @@ async def test_a_producer_clock_ahead_holds_a_read_no_longer_than_the_settle() -
     began = time.perf_counter()
     await asyncio.wait_for(read(_Fetches([_Record(1, -3600.0)])), 2)  # stamped an hour ahead
     assert time.perf_counter() - began < 0.4
+
+
+async def test_a_read_settles_no_later_than_the_reads_are_needed() -> None:
+    """Supervision's next due timer waits on the reads: the settle ends when it needs them."""
+    needed_by: list[float | None] = []
+    read = _settling_reader(1000, 1, reads_needed_by=lambda: needed_by[-1])
+    for need, longest in ((0.15, 0.4), (-5.0, 0.1), (None, 1.3)):
+        needed_by.append(None if need is None else time.time() + need)
+        consumer = _Fetches([_Record(1, 0.0)], [_Record(2, 0.0)])
+        began = time.perf_counter()
+        batch = await read(consumer)
+        took = time.perf_counter() - began
+        assert took < longest, (need, took)
+        if need is None:
+            assert took > 0.9, "nobody waits: the whole settle"
+            assert [r.offset for r in batch] == [1, 2]
+        elif need < 0:
+            assert [r.offset for r in batch] == [1], "needed already: not held at all"
+        else:
+            assert took > 0.1, "held until the reads are needed, no longer"
 
 
 async def test_a_full_read_is_not_held() -> None:

@@ -13,8 +13,9 @@ from datetime import datetime, timedelta, timezone
 import httpx
 
 from shared.clock import ScaledClock, SystemClock
+from shared.events.envelope import decode
 from tests.integration.conftest import kafka_settings
-from tests.integration.helpers import eventually
+from tests.integration.helpers import eventually, read_topic
 from tests.integration.supervision.support import (
     describe,
     dispatch,
@@ -255,3 +256,74 @@ async def test_after_an_outage_the_sign_fors_sent_meanwhile_are_read_before_thei
 
     assert of_case(events, "signed") == [], "signed for in time: no overdue"
     assert [describe(e) for e in of_case(events, "silent")] == [("case.overdue", "sign_for", None)]
+
+
+async def test_with_case_events_flowing_in_due_timers_cut_the_consumers_settle_short(
+    prefix, database_url, bootstrap
+):
+    """A busy consumer holds its read up to ``follower_settle_ms`` (2.5 s here) to gather a
+    case's events in one batch, and a due timer waits until the consumer has read past its
+    due instant. The read therefore ends when the next due timer needs it: five timers due
+    0.6 s apart, with case events flowing in all along, each fire within the timer settle
+    and a read or two. Held for the whole settle (``reads_needed_by`` unwired), the reads
+    end every 2.5 s, and a timer due just after one waits about 2 s for the next."""
+    cfg = kafka_settings(bootstrap)
+    await make_topics(cfg, prefix)
+    clock = SystemClock()
+    kafka = kafka_settings(bootstrap).model_copy(
+        update={
+            "follower_settle_ms": 2500,
+            "follower_settle_min_batch": 5,
+            "follower_fetch_max_wait_ms": 100,
+        }
+    )
+    service = runtime(
+        prefix, database_url, bootstrap, clock=clock, timer_settle_ms=200, kafka=kafka
+    )
+    flowing = True
+
+    async def traffic() -> None:
+        n = 0
+        while flowing:
+            at = clock.now()
+            await send(
+                cfg,
+                prefix,
+                "assignments",
+                [dispatch(f"busy-{n + i}", at, sign_for=HOUR, handle=HOUR) for i in range(20)],
+            )
+            n += 20
+            await asyncio.sleep(0.1)
+
+    await service.start()
+    try:
+        await warm_up(cfg, prefix, database_url, clock.now())
+        t0 = clock.now()
+        lates = [f"late-{i}" for i in range(5)]
+        await send(
+            cfg,
+            prefix,
+            "assignments",
+            [
+                dispatch(case, t0, sign_for=timedelta(seconds=4 + 0.6 * i), handle=HOUR)
+                for i, case in enumerate(lates)
+            ],
+        )
+        sending = asyncio.create_task(traffic())
+        await wait_for_events(
+            cfg, prefix, _has(lates[-1], "case.overdue"), seconds=40, what="the last overdue"
+        )
+        flowing = False
+        await sending
+        records = await read_topic(cfg, prefix + "supervision", seconds=1)
+    finally:
+        await service.stop()
+
+    lags = {}
+    for record in records:
+        env = decode(record.value)
+        if env.subject in lates and env.type == "case.overdue":
+            lags[env.subject] = record.timestamp / 1000 - env.time.timestamp()
+    assert sorted(lags) == lates
+    assert max(lags.values()) < 1.5, lags
+    assert min(lags.values()) >= 0.2, "never before the timer settle"

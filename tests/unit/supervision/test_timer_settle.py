@@ -99,3 +99,37 @@ def test_a_consumer_that_never_catches_up_holds_the_timers_only_so_long(monkeypa
     scheduler.caught_up("cases+assignments+feedback", time.time() - 3600)  # alive again
     assert scheduler._fire_by(clock) == START  # a manual clock: no real span passes on it
     assert not scheduler._gave_up_waiting
+
+
+def test_the_next_due_timer_tells_when_it_needs_the_reads():
+    """A busy consumer's settle ends at reads_needed_by (shared.consumer): the next due
+    instant, in real time on a scaled clock, plus the margin for a fact still being produced."""
+    clock = ScaledClock(1200, START)
+    waiting = _scheduler(margin=0.1)
+    assert waiting.reads_needed_by() is None, "nothing armed yet"
+    before = time.time()
+    waiting._note_next_due(clock, clock.now() + timedelta(minutes=2))  # 0.1 s real at 1200x
+    needed = waiting.reads_needed_by()
+    assert needed is not None
+    assert before + 0.2 - 0.01 <= needed <= time.time() + 0.2 + 0.01
+    waiting._note_next_due(clock, None)
+    assert waiting.reads_needed_by() is None, "no timer armed: nobody needs the reads"
+    not_waiting = _scheduler(margin=None)
+    not_waiting._note_next_due(clock, clock.now())
+    assert not_waiting.reads_needed_by() is None, "timers that do not wait need no reads"
+
+
+def test_a_nearer_timer_armed_moves_the_need_at_once():
+    """Armed by a consumer's commit, before that consumer's next read asks: not when the
+    woken loop looks again, by which time the read may be settling past it."""
+    clock = SystemClock()
+    scheduler = _scheduler(margin=0.1)
+    scheduler._note_next_due(clock, clock.now() + timedelta(hours=1))
+    far = scheduler.reads_needed_by()
+    assert far is not None
+    scheduler.armed(clock.now() + timedelta(seconds=2))
+    near = scheduler.reads_needed_by()
+    assert near is not None and near < far
+    assert abs(near - (time.time() + 2.1)) < 0.05
+    scheduler.armed(clock.now() + timedelta(minutes=5))
+    assert scheduler.reads_needed_by() == near, "a later timer changes nothing"
