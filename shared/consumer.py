@@ -45,6 +45,10 @@ from shared.topics import DLQ_SUFFIX, ERROR_HEADERS
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[Tx, Sequence[Envelope]], Awaitable[None]]
+#: The partitions a consumer holds, as ``(topic, partition)``.
+Partitions = tuple[tuple[str, int], ...]
+#: ``(subscription, as_of, partitions)``: see ``ConsumerContext.on_caught_up``.
+CaughtUp = Callable[[str, float, Partitions], None]
 
 
 @dataclass
@@ -60,10 +64,11 @@ class ConsumerContext:
     before_ack: Callable[[], None] = lambda: None
     max_backoff: float = 5.0
     attempts: dict[tuple[str, int, int], int] = field(default_factory=dict)
-    #: Told ``(subscription, as_of)`` when a subscription has read and committed everything its
-    #: partitions held at ``as_of`` (wall-clock seconds of the fetch that showed it): what
-    #: happened before then has been applied. None: nobody asks, and nothing is computed.
-    on_caught_up: Callable[[str, float], None] | None = None
+    #: Told ``(subscription, as_of, partitions)`` when a subscription has read and committed
+    #: everything its partitions (``(topic, partition)``, those it holds) held at ``as_of``
+    #: (wall-clock seconds of the fetch that showed it): what happened before then has been
+    #: applied. None: nobody asks, and nothing is computed.
+    on_caught_up: CaughtUp | None = None
     #: The wall-clock instant by which whoever listens to ``on_caught_up`` needs the reads to
     #: have gone past (supervision: its next due timer, plus the margin for a fact still being
     #: produced then). A settling read ends there rather than hold what it read any longer.
@@ -111,12 +116,18 @@ async def caught_up_as_of(consumer: AIOKafkaConsumer) -> float | None:
     return None if oldest is None else oldest / 1000
 
 
+def held_partitions(consumer: AIOKafkaConsumer) -> Partitions:
+    return tuple(sorted((tp.topic, tp.partition) for tp in consumer.assignment()))
+
+
 @dataclass
 class _CaughtUp:
     """Where a subscription stands against the end of its partitions, between its reads."""
 
     #: caught up as of this instant once the batch just read is committed (None: behind)
     pending: float | None = None
+    #: the partitions it was caught up on
+    partitions: Partitions = ()
 
 
 async def _settled(
@@ -177,10 +188,12 @@ def _batch_reader(
             records = await _settled(consumer, records, settle, cfg.max_batch, until)
         if ctx.on_caught_up is not None:
             as_of = await caught_up_as_of(consumer)
+            partitions = held_partitions(consumer) if as_of is not None else ()
             if records:
-                caught.pending = as_of  # told once the batch is committed (``consume``)
+                # Told once the batch is committed (``consume``).
+                caught.pending, caught.partitions = as_of, partitions
             elif as_of is not None:
-                ctx.on_caught_up(label, as_of)
+                ctx.on_caught_up(label, as_of, partitions)
         return records
 
     return next_batch
@@ -251,7 +264,7 @@ def subscribe(
         ctx.on_commit()
         if caught.pending is not None and ctx.on_caught_up is not None:
             # Committed to the database: what the broker held at ``pending`` is applied.
-            ctx.on_caught_up(label, caught.pending)
+            ctx.on_caught_up(label, caught.pending, caught.partitions)
             caught.pending = None
         _record_lag(ctx, msg, last)
 

@@ -28,7 +28,7 @@ from fastapi import FastAPI
 from shared import auth
 from shared.apikeys import register_key
 from shared.clock import Clock, clock_from_settings
-from shared.consumer import BatchHandler, ConsumerContext, subscribe
+from shared.consumer import BatchHandler, CaughtUp, ConsumerContext, subscribe
 from shared.db import create_pool
 from shared.http import TooLarge, add_operational_routes, limit_request_bodies
 from shared.inbox import run_pruner, topic_retentions
@@ -129,7 +129,7 @@ class ServiceRuntime:
     after_publish: Callable[[], None] = lambda: None
     # Told when a subscription has applied everything its partitions held as of an instant
     # (shared.consumer.ConsumerContext.on_caught_up); supervision's timers wait for it.
-    on_caught_up: Callable[[str, float], None] | None = None
+    on_caught_up: CaughtUp | None = None
     # When it needs the reads to have gone past (wall clock): a busy consumer's settle ends
     # there (shared.consumer.ConsumerContext.reads_needed_by).
     reads_needed_by: Callable[[], float | None] | None = None

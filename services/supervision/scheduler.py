@@ -35,9 +35,12 @@ an outage, the sign-fors of the missed hours are read before any of their deadli
 fires, instead of racing them. Until the consumer has caught up once since the start,
 nothing fires; a consumer that has not caught up for ``caught_up_max_hold_seconds``
 (stuck, not merely behind) stops holding the timers, which then fire by the settle
-alone. Another instance's backlog is not seen: its partitions' facts can still
-lose a race while it catches up (scoring judges lights by event time, so the scores
-are right either way).
+alone. Any instance fires any due timer, so one also waits for the partitions other instances
+hold: each instance saves its consumer's mark for the partitions it holds
+(``read_marks``), and a timer waits for the earliest mark of a partition this instance
+does not hold as well, so a sign-for in another instance's backlog (after its restart,
+or a rebalance) is read before the deadline it met fires. A mark older than
+``caught_up_max_hold_seconds`` is left out, as this instance's own consumer is.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -58,6 +62,9 @@ from shared.clock import Clock, clock_span
 from shared.events.envelope import make_event
 
 if TYPE_CHECKING:
+    import asyncpg
+
+    from shared.consumer import Partitions
     from shared.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -108,6 +115,14 @@ class TimerScheduler:
         self._reads_needed_by: float | None = None
         # The service's clock, once the loop runs (due instants are on it).
         self._clock: Clock | None = None
+        # The partitions this instance's consumer holds, as it last caught up; the earliest
+        # read mark of any other, as the last firing read them (wall clock; None: no other).
+        self._held_partitions: frozenset[tuple[str, int]] = frozenset()
+        self._others_as_of: float | None = None
+        # This instance's mark still to be saved, and the task saving it.
+        self._mark_to_save: tuple[Partitions, float] | None = None
+        self._saving: asyncio.Task[None] | None = None
+        self._pool: asyncpg.Pool | None = None
         self.contention_pause_seconds = contention_pause_seconds
         self.max_backoff_seconds = max_backoff_seconds
         self._wake = asyncio.Event()
@@ -138,9 +153,13 @@ class TimerScheduler:
         """Whether timers wait for the consumer's reads (then it must be told: :meth:`caught_up`)."""
         return self.caught_up_margin_seconds is not None
 
-    def caught_up(self, subscription: str, as_of: float) -> None:
+    def caught_up(self, subscription: str, as_of: float, partitions: Partitions = ()) -> None:
         """The consumer has applied everything its partitions held at ``as_of`` (wall clock)."""
         self._caught_up_seen = time.monotonic()
+        if partitions:
+            self._held_partitions = frozenset(partitions)
+            self._mark_to_save = (partitions, as_of)
+            self._save_mark()
         if self._gave_up_waiting:
             log.info("the consumer has caught up: timers wait for its reads again")
             self._gave_up_waiting = False
@@ -158,13 +177,42 @@ class TimerScheduler:
         """
         return self._reads_needed_by
 
+    def _save_mark(self) -> None:
+        """Save this instance's mark for the others, one write at a time, the latest first."""
+        if self._pool is None or (self._saving is not None and not self._saving.done()):
+            return  # not started yet, or the running write saves it when it is done
+        self._saving = asyncio.get_running_loop().create_task(self._save_marks(self._pool))
+
+    async def _save_marks(self, pool: asyncpg.Pool) -> None:
+        while self._mark_to_save is not None:
+            partitions, as_of = self._mark_to_save
+            self._mark_to_save = None
+            try:
+                async with pool.acquire() as conn:
+                    await store.save_read_marks(
+                        conn, partitions, datetime.fromtimestamp(as_of, UTC)
+                    )
+            except Exception as exc:
+                # The other instances wait a little longer; the next catch-up saves a newer one.
+                log.warning("read mark not saved: %r", exc)
+                return
+
     # -- the loop -------------------------------------------------------------------
 
     async def run(self, runtime: ServiceRuntime) -> None:
         clock = runtime.clock
         assert clock is not None
         self._clock = clock
+        self._pool = runtime.db
         self._caught_up_seen = time.monotonic()
+        try:
+            await self._loop(runtime, clock)
+        finally:
+            self._pool = None
+            if self._saving is not None:
+                self._saving.cancel()
+
+    async def _loop(self, runtime: ServiceRuntime, clock: Clock) -> None:
         backoff = 0.1
         missed = False
         while True:
@@ -221,6 +269,13 @@ class TimerScheduler:
         rules = self.supervision.rules
         firing = Firing()
         async with runtime.transaction() as tx:
+            if self.waits_for_reads:
+                self._others_as_of = others_read_to(
+                    await store.read_marks(tx.conn),
+                    self._held_partitions,
+                    time.time(),
+                    self.caught_up_max_hold_seconds,
+                )
             now = self._fire_by(clock)
             claimed = await store.claim_due(tx.conn, now, self.batch)
             firing.claimed = len(claimed)
@@ -290,6 +345,8 @@ class TimerScheduler:
         as_of = self._caught_up_as_of
         if as_of is None:
             return _NEVER  # nothing read since the start: every backlog is still unread
+        if self._others_as_of is not None:
+            as_of = min(as_of, self._others_as_of)
         behind = max(0.0, time.time() - as_of) + margin
         return min(settled, now - clock_span(clock, behind))
 
@@ -353,6 +410,26 @@ class TimerScheduler:
             self._held = False
             self._sleeping_until = None
             self._wake.clear()
+
+
+def others_read_to(
+    marks: Mapping[tuple[str, int], datetime],
+    held: Collection[tuple[str, int]],
+    now: float,
+    max_hold_seconds: float,
+) -> float | None:
+    """The earliest read mark (wall-clock seconds) of a partition this instance does not hold.
+
+    None when there is none. A mark older than ``max_hold_seconds`` is left out: its
+    partition is read by nobody any more (gone from the topic), or by a consumer stuck for
+    so long that its timers fire without it, as this instance's own would.
+    """
+    others = [
+        mark.timestamp()
+        for partition, mark in marks.items()
+        if partition not in held and now - mark.timestamp() <= max_hold_seconds
+    ]
+    return min(others, default=None)
 
 
 #: Before any due instant: what fires when nothing may.

@@ -406,6 +406,28 @@ async def drop_timers(conn: Connection, timers: Sequence[DueTimer]) -> None:
         )
 
 
+async def save_read_marks(
+    conn: Connection, partitions: Sequence[tuple[str, int]], as_of: datetime
+) -> None:
+    """Everything ``partitions`` held at ``as_of`` is applied (a mark never moves back)."""
+    if partitions:
+        await conn.execute(
+            "INSERT INTO read_marks (topic, partition, as_of) "
+            "SELECT t, p, $3 FROM unnest($1::text[], $2::int[]) AS m(t, p) "
+            "ON CONFLICT (topic, partition) DO UPDATE "
+            "SET as_of = greatest(read_marks.as_of, EXCLUDED.as_of)",
+            [t for t, _ in partitions],
+            [p for _, p in partitions],
+            as_of,
+        )
+
+
+async def read_marks(conn: Connection) -> dict[tuple[str, int], datetime]:
+    """Each partition's read mark, whoever holds it."""
+    rows = await conn.fetch("SELECT topic, partition, as_of FROM read_marks")
+    return {(r["topic"], r["partition"]): r["as_of"] for r in rows}
+
+
 async def next_due(conn: Connection) -> datetime | None:
     """The earliest due instant of any running timer (parked cases' timers wait)."""
     due: datetime | None = await conn.fetchval("SELECT min(due_at) FROM timers WHERE NOT paused")

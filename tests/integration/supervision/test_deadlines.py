@@ -327,3 +327,57 @@ async def test_with_case_events_flowing_in_due_timers_cut_the_consumers_settle_s
     assert sorted(lags) == lates
     assert max(lags.values()) < 1.5, lags
     assert min(lags.values()) >= 0.2, "never before the timer settle"
+
+
+async def test_a_timer_waits_for_the_partitions_another_instance_holds(
+    prefix, database_url, bootstrap
+):
+    """Any instance fires any due timer. Another instance holds a partition this one does
+    not and has applied it only up to t0 (its read mark): a timer due after t0 waits until
+    that mark passes it, as a sign-for in that instance's backlog would need. This
+    instance's own marks are saved for the others. (Without the marks, or with the
+    others' mark ignored, "held" fires after its 200 ms settle.)"""
+    cfg = kafka_settings(bootstrap)
+    await make_topics(cfg, prefix)
+    clock = SystemClock()
+    service = runtime(prefix, database_url, bootstrap, clock=clock, timer_settle_ms=200)
+    marks = f"{schema(prefix)}.read_marks"
+    await service.start()
+    try:
+        await warm_up(cfg, prefix, database_url, clock.now())
+        mine = await eventually(
+            lambda: fetch(database_url, f"SELECT topic, partition, as_of FROM {marks}"),
+            lambda rows: len(rows) == 9,
+            what="this instance's marks: three topics of three partitions",
+        )
+        assert {r["topic"] for r in mine} == {
+            prefix + t for t in ("cases", "assignments", "feedback")
+        }
+        t0 = clock.now()
+        await fetch(
+            database_url,
+            f"INSERT INTO {marks} (topic, partition, as_of) VALUES ($1, 3, $2)",
+            prefix + "cases",
+            t0,
+        )
+        await send(
+            cfg,
+            prefix,
+            "assignments",
+            [dispatch("held", t0, sign_for=timedelta(seconds=1), handle=HOUR)],
+        )
+        await asyncio.sleep(3.0)
+        assert of_case(await published(cfg, prefix, seconds=0.5), "held") == [], (
+            "due 1 s after the other instance's mark: held"
+        )
+        caught_up = clock.now()
+        await fetch(
+            database_url,
+            f"UPDATE {marks} SET as_of = $1 WHERE partition = 3",
+            caught_up,
+        )
+        await wait_for_events(
+            cfg, prefix, _has("held", "case.overdue"), seconds=10, what="the overdue, released"
+        )
+    finally:
+        await service.stop()

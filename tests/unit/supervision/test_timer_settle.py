@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from services.supervision.handlers import Supervision
-from services.supervision.scheduler import TimerScheduler
+from services.supervision.scheduler import TimerScheduler, others_read_to
 from services.supervision.settings import Settings
 from shared.clock import ManualClock, ScaledClock, SystemClock, clock_span
 from shared.settings import KafkaSettings
@@ -133,3 +133,33 @@ def test_a_nearer_timer_armed_moves_the_need_at_once():
     assert abs(near - (time.time() + 2.1)) < 0.05
     scheduler.armed(clock.now() + timedelta(minutes=5))
     assert scheduler.reads_needed_by() == near, "a later timer changes nothing"
+
+
+def _mark(seconds_ago: float) -> datetime:
+    return datetime.fromtimestamp(time.time() - seconds_ago, UTC)
+
+
+def test_the_other_instances_marks_bound_what_fires():
+    """Any instance fires any due timer: also wait for the partitions others hold."""
+    now = time.time()
+    marks = {("cases", 0): _mark(1), ("cases", 1): _mark(30), ("assignments", 0): _mark(5)}
+    held = {("cases", 1)}
+    assert others_read_to(marks, held, now, 900) == marks[("assignments", 0)].timestamp()
+    assert others_read_to(marks, set(marks), now, 900) is None, "holds them all: no other"
+    assert others_read_to({}, held, now, 900) is None
+    stale = {("cases", 0): _mark(1000), ("cases", 2): _mark(2)}
+    assert others_read_to(stale, held, now, 900) == stale[("cases", 2)].timestamp(), (
+        "a mark older than the hold: a partition nobody reads, or a stuck owner"
+    )
+
+
+def test_a_timer_waits_for_another_instances_backlog():
+    system = SystemClock()
+    scheduler = _scheduler(0.1)
+    scheduler.caught_up("cases+assignments+feedback", time.time(), (("cases", 0),))
+    assert scheduler._held_partitions == {("cases", 0)}
+    mine = scheduler._fire_by(system)
+    scheduler._others_as_of = time.time() - 30  # another instance 30 s behind on its own
+    assert scheduler._fire_by(system) <= mine - timedelta(seconds=29)
+    scheduler._others_as_of = time.time() + 5  # ahead of this one: this one's own bound
+    assert abs((scheduler._fire_by(system) - mine).total_seconds()) < 0.1
