@@ -64,6 +64,33 @@ def _ms3(stage: dict[str, Any] | None) -> str:
     return text
 
 
+def _cpu_budget(p: dict[str, Any]) -> tuple[str, str] | None:
+    """What the ratio floor allows a report in CPU, against what (b) spent and on what.
+
+    With every core busy, the pipeline reaches 25 % of the limit only if a report costs at
+    most ``cores / (0.25 × limit)`` of CPU, whoever spends it.
+    """
+    cpu = (p.get("pipeline") or {}).get("cpu_ms_per_report") or {}
+    cores = (p.get("machine") or {}).get("cpus")
+    limit = p.get("limit_msgs_per_s")
+    machine = cpu.get("machine (100 = all cores)")
+    if not all(isinstance(v, int | float) and v > 0 for v in (cores, limit, machine)):
+        return None
+    services = sum(cpu.get(s) or 0.0 for s in ("intake", "dispatch", "supervision", "scoring"))
+    parts = {
+        "Postgres": cpu.get("postgres (this run's backends)"),
+        "the broker": cpu.get("broker (tansu)"),
+        "the load generator": cpu.get("load generator (bench)"),
+        "the four services": services,
+    }
+    spent = ", ".join(f"{name} {_n(v, 2)}" for name, v in parts.items() if v is not None)
+    return (
+        "Pipeline: CPU a report at saturation, in ms of one core: what the 25 % floor allows "
+        "with every core busy, and what (b) spent",
+        f"allows {_n(1000 * cores / (0.25 * limit), 2)}; spent {_n(machine * cores, 2)} ({spent})",
+    )
+
+
 def pipeline_rows(p: dict[str, Any]) -> list[Row]:
     src = "pipeline"
     rows: list[Row] = []
@@ -111,6 +138,9 @@ def pipeline_rows(p: dict[str, Any]) -> list[Row]:
             src,
         )
     )
+    budget = _cpu_budget(p)
+    if budget is not None:
+        rows.append(("8", *budget, "–", INFO, src))
     fixed = p.get("latency") or {}
     rate = _n(fixed.get("rate_per_s"))
     drain = fixed.get("drain_seconds_after_last_report")

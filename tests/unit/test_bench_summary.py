@@ -43,3 +43,32 @@ def test_rows_written_are_listed_heaviest_table_first_with_each_service_total() 
 
 def test_a_result_without_rows_written_adds_no_section() -> None:
     assert writes_section({"pipeline": {"per_s": 1}}) == []
+
+
+def test_the_cpu_budget_a_report_is_what_the_floor_allows_against_what_was_spent() -> None:
+    from bench.summary import _cpu_budget
+
+    pipeline = {
+        "machine": {"cpus": 2},
+        "limit_msgs_per_s": 10_000,
+        "pipeline": {
+            "cpu_ms_per_report": {
+                "intake": 0.3,
+                "dispatch": 0.2,
+                "supervision": 0.2,
+                "scoring": 0.1,
+                "broker (tansu)": 0.13,
+                "load generator (bench)": 0.05,
+                "postgres (this run's backends)": 0.34,
+                "machine (100 = all cores)": 0.66,
+            }
+        },
+    }
+    budget = _cpu_budget(pipeline)
+    assert budget is not None
+    # 2 cores over 25 % of 10,000 reports/s: 0.8 ms of one core a report.
+    assert budget[1] == (
+        "allows 0.80; spent 1.32 (Postgres 0.34, the broker 0.13, the load generator 0.05, "
+        "the four services 0.80)"
+    )
+    assert _cpu_budget({"limit_msgs_per_s": 10_000}) is None, "no CPU figures: no row"
