@@ -97,10 +97,10 @@ class Authenticator:
             raise Refused(401, "api_key_missing", f"send an API key in the {HEADER} header")
         async with self._db().acquire() as conn:
             principal = await principal_for(conn, key)
-        if principal is None:
-            raise Refused(401, "api_key_invalid", "the API key is unknown or revoked")
-        # Buckets are held by the key's hash, like the table: no raw key stays in memory.
-        wait = self.limiter.take(key_hash(key))
+            if principal is None:
+                raise Refused(401, "api_key_invalid", "the API key is unknown or revoked")
+            # Buckets are held by the key's hash, like the keys table: no raw key is stored.
+            wait = await self.limiter.take(conn, key_hash(key))
         if wait > 0:
             retry = max(1, math.ceil(wait))
             raise Refused(

@@ -1,17 +1,26 @@
 """Rate limiting per API key: a token bucket each, refilled at ``rate`` per second up to ``burst``.
 
-Pure arithmetic on a clock the caller passes in, so a test drives it with a
-manual clock; :class:`RateLimiter` keeps one bucket per key in memory (per
-process: with N replicas a key gets N times the rate, which is what a
-gateway-free deployment can promise without shared state).
+The buckets live in the service's database (``rate_buckets``), so every replica of a
+service draws on the same one: with a per-process bucket, N replicas behind a load
+balancer gave a key N times its rate, and more as an autoscaler added replicas. One
+statement a request takes the token or says how long to wait, under the row's lock, so
+concurrent requests of a key on any replica are counted one after the other; the
+database's clock refills it, so the replicas' clocks do not have to agree.
+
+:class:`TokenBucket` is the same arithmetic in Python: the model the statement is tested
+against (``tests/integration/test_rate_buckets.py``), and the unit tests' bucket.
 """
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from shared.db import Connection
 
 
 @dataclass
@@ -36,34 +45,42 @@ class TokenBucket:
         return (cost - self.tokens) / self.rate
 
 
+# The refill, as TokenBucket.take: never over the burst, and a clock that goes back mints
+# nothing. EXCLUDED.refilled_at is this request's instant.
+_TAKE = """
+INSERT INTO rate_buckets AS b (key_hash, tokens, refilled_at, allowed)
+VALUES ($1, $3::float8 - 1, coalesce($4::timestamptz, now()), true)
+ON CONFLICT (key_hash) DO UPDATE SET
+    tokens = least($3::float8, b.tokens + $2::float8
+                   * greatest(0, extract(epoch FROM EXCLUDED.refilled_at - b.refilled_at)))
+             - CASE WHEN least($3::float8, b.tokens + $2::float8
+                   * greatest(0, extract(epoch FROM EXCLUDED.refilled_at - b.refilled_at))) >= 1
+                    THEN 1 ELSE 0 END,
+    allowed = least($3::float8, b.tokens + $2::float8
+                    * greatest(0, extract(epoch FROM EXCLUDED.refilled_at - b.refilled_at))) >= 1,
+    refilled_at = greatest(b.refilled_at, EXCLUDED.refilled_at)
+RETURNING tokens, allowed
+"""
+
+
 class RateLimiter:
-    """One bucket per key; the least recently used are forgotten beyond ``max_keys``."""
+    """One bucket per key hash, in the service's database, shared by its replicas."""
 
     def __init__(
-        self,
-        rate: float,
-        burst: float,
-        clock: Callable[[], float] = time.monotonic,
-        max_keys: int = 10_000,
+        self, rate: float, burst: float, clock: Callable[[], datetime] | None = None
     ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be > 0 and burst >= 1")
         self.rate = rate
         self.burst = burst
+        # None: the database's clock (production); a test passes its own.
         self.clock = clock
-        self.max_keys = max_keys
-        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
 
-    def take(self, key: str) -> float:
+    async def take(self, conn: Connection, key: str) -> float:
         """0.0 when ``key`` may make a request now, else the seconds to wait."""
-        now = self.clock()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            # A forgotten key starts full, as an idle one would have refilled anyway.
-            bucket = TokenBucket.full(self.rate, self.burst, now)
-            self._buckets[key] = bucket
-            if len(self._buckets) > self.max_keys:
-                self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(key)
-        return bucket.take(now)
+        now = self.clock() if self.clock is not None else None
+        row = await conn.fetchrow(_TAKE, key, self.rate, self.burst, now)
+        assert row is not None
+        if row["allowed"]:
+            return 0.0
+        return (1 - float(row["tokens"])) / self.rate

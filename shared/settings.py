@@ -203,7 +203,9 @@ class ServiceSettings(BaseSettings):
         "centre), stored hashed at start; production keys are made with "
         "`python -m shared.apikeys`",
     )
-    api_rate_per_second: float = Field(default=20.0, gt=0, description="per API key")
+    api_rate_per_second: float = Field(
+        default=20.0, gt=0, description="per API key, across every replica of the service"
+    )
     api_rate_burst: int = Field(default=40, ge=1, description="requests a key may send at once")
     # The inbox forgets an event id once no copy of its event can come back (shared.inbox):
     # never sooner than the longest a record can stay in a topic the service reads, or in

@@ -31,18 +31,11 @@ def test_a_clock_going_back_does_not_mint_tokens() -> None:
     assert bucket.take(50.5) == pytest.approx(0.5)
 
 
-def test_the_limiter_keeps_a_bucket_per_key_and_forgets_the_idlest() -> None:
-    now = [0.0]
-    limiter = RateLimiter(rate=1.0, burst=1, clock=lambda: now[0], max_keys=2)
-    assert limiter.take("a") == 0.0
-    assert limiter.take("a") == pytest.approx(1.0)
-    assert limiter.take("b") == 0.0, "another key has its own bucket"
-    assert limiter.take("c") == 0.0
-    assert limiter.take("a") == 0.0, "a forgotten key starts again full"
-    now[0] = 1.0
-    assert limiter.take("c") == 0.0
+def test_a_limiter_needs_a_rate_and_a_burst() -> None:
     with pytest.raises(ValueError, match="rate"):
         RateLimiter(rate=0, burst=1)
+    with pytest.raises(ValueError, match="burst"):
+        RateLimiter(rate=1, burst=0.5)
 
 
 def test_dev_keys_parse_and_bad_ones_fail_at_start_naming_the_item() -> None:

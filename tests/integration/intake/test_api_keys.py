@@ -7,7 +7,7 @@ shuts it out from the next request on.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from prometheus_client import REGISTRY
@@ -173,7 +173,8 @@ async def test_feedback_is_the_holding_departments_and_checks_are_the_centres(st
 
 
 async def test_a_key_over_its_rate_gets_429_with_retry_after(stack, ref):
-    now = [1000.0]
+    # A day ahead of the database's clock, which filled the bucket on earlier requests.
+    now = [datetime.now(UTC) + timedelta(days=1)]
     saved = stack.runtime.auth.limiter
     stack.runtime.auth.limiter = RateLimiter(rate=0.5, burst=2, clock=lambda: now[0])
     try:
@@ -194,7 +195,7 @@ async def test_a_key_over_its_rate_gets_429_with_retry_after(stack, ref):
         assert (
             await stack.http.post("/v1/reports", json=other, headers=as_("channel", "drone"))
         ).status_code in (200, 201)
-        now[0] += 2.0
+        now[0] += timedelta(seconds=2)
         body = _body(ref, "32050800200304", channel="video", external_id="rate-later")
         assert (await stack.http.post("/v1/reports", json=body, headers=key)).status_code in (
             200,
