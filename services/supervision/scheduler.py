@@ -350,6 +350,11 @@ class TimerScheduler:
         behind = max(0.0, time.time() - as_of) + margin
         return min(settled, now - clock_span(clock, behind))
 
+    def _held_by_others(self) -> bool:
+        """Whether another instance's read mark, not this one's consumer, bounds what fires."""
+        mine, others = self._caught_up_as_of, self._others_as_of
+        return mine is not None and others is not None and others < mine
+
     def _waited_too_long(self) -> bool:
         """A consumer that has not caught up for this long may never: fire by the settle alone.
 
@@ -399,10 +404,13 @@ class TimerScheduler:
         self._held = settled is not None and settled <= clock.now()
         if settled is not None and not self._held:
             waiters.append(asyncio.create_task(clock.sleep_until(settled)))
+        timeout = self.recheck_seconds
+        if self._held and self._held_by_others():
+            # Another instance's mark holds it, and nothing here tells when that one moves:
+            # look again soon, as its consumer catches up every fetch, not at the re-check.
+            timeout = min(timeout, OTHERS_POLL_SECONDS)
         try:
-            await asyncio.wait(
-                waiters, timeout=self.recheck_seconds, return_when=asyncio.FIRST_COMPLETED
-            )
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
                 waiter.cancel()
@@ -431,6 +439,9 @@ def others_read_to(
     ]
     return min(others, default=None)
 
+
+#: How often a loop held by another instance's read mark reads the marks again (seconds).
+OTHERS_POLL_SECONDS = 0.1
 
 #: Before any due instant: what fires when nothing may.
 _NEVER = datetime.min.replace(tzinfo=UTC)
