@@ -124,7 +124,11 @@ class Service:
             "WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY 1",
             self.schema,
         )
-        skip = set() if plumbing else {"inbox", "outbox", "schema_migrations"}
+        # Never counted: a request spends its key's rate token whether it is refused or not,
+        # and supervision's consumer saves its read marks whatever requests come.
+        skip = {"rate_buckets", "read_marks"}
+        if not plumbing:
+            skip |= {"inbox", "outbox", "schema_migrations"}
         names = [r["table_name"] for r in tables if r["table_name"] not in skip]
         if not names:
             return {}

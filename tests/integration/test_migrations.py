@@ -12,6 +12,7 @@ async def test_migrations_apply_once_and_refuse_edits(db, tmp_path):
     assert first == [
         "shared/0001_plumbing.sql",
         "shared/0002_access_keys.sql",
+        "shared/0003_rate_buckets.sql",
         f"{schema}/0001_things.sql",
     ]
     assert await migrate(db, schema, tmp_path) == [], "a second run applies nothing"
@@ -38,6 +39,7 @@ async def test_a_failing_migration_leaves_nothing_half_done(db, tmp_path):
     assert [(r["scope"], r["version"]) for r in versions] == [
         ("shared", "0001"),
         ("shared", "0002"),
+        ("shared", "0003"),
     ]
 
 
