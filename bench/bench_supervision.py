@@ -385,11 +385,27 @@ def _percentile(values: list[float], q: float) -> float:
 # -- the runs ----------------------------------------------------------------------------
 
 
-async def _prepare(database_url: str, cfg: KafkaSettings, prefix: str, schema: str) -> None:
+async def _prepare(database_url: str, cfg: KafkaSettings) -> tuple[str, str]:
+    """A run's own topic prefix and schema, made: (prefix, schema)."""
+    prefix = f"bsup{uuid.uuid4().hex[:6]}_"
+    schema = f"{prefix}supervision"
     await ensure_topics(cfg, topic_partitions(prefix, PARTITIONS))
     conn = await asyncpg.connect(database_url)
     try:
         await migrate(conn, schema, MIGRATIONS)
+    finally:
+        await conn.close()
+    return prefix, schema
+
+
+async def _arm_settled(
+    database_url: str, schema: str, plans: list[list[tuple[str, datetime]]]
+) -> None:
+    """Arm ``plans`` before the service starts, the tables then vacuumed."""
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
+    try:
+        await arm(conn, plans)
+        await settle_tables(conn)
     finally:
         await conn.close()
 
@@ -404,18 +420,11 @@ async def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 async def small_run(database_url: str, cfg: KafkaSettings) -> dict[str, Any]:
-    prefix = f"bsup{uuid.uuid4().hex[:6]}_"
-    schema = f"{prefix}supervision"
-    await _prepare(database_url, cfg, prefix, schema)
+    prefix, schema = await _prepare(database_url, cfg)
     now = datetime.now(UTC)
     idle = list(_plan("idle", SMALL, now + timedelta(days=20), timedelta(seconds=1)))
     soon = list(_plan("soon", SMALL, now + timedelta(seconds=LEAD_SECONDS), timedelta(0)))
-    conn = await asyncpg.connect(f"{database_url}", server_settings={"search_path": schema})
-    try:
-        await arm(conn, [idle, soon])
-        await settle_tables(conn)
-    finally:
-        await conn.close()
+    await _arm_settled(database_url, schema, [idle, soon])
     port = free_port()
     proc = _spawn(prefix, schema, port)
     async with httpx.AsyncClient(timeout=5) as http:
@@ -435,9 +444,7 @@ async def small_run(database_url: str, cfg: KafkaSettings) -> dict[str, Any]:
 
 
 async def full_run(database_url: str, cfg: KafkaSettings) -> dict[str, Any]:
-    prefix = f"bsup{uuid.uuid4().hex[:6]}_"
-    schema = f"{prefix}supervision"
-    await _prepare(database_url, cfg, prefix, schema)
+    prefix, schema = await _prepare(database_url, cfg)
     steady_count = int(STEADY_RATE * STEADY_SECONDS)
     idle_count = ARMED - steady_count - BURST
     conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
@@ -559,24 +566,12 @@ def _traffic(
             "verify_limit": "PT30M",
             "clock": "natural",
         }
-        for env in (
-            example_event(
-                "case.registered",
-                event_id=new_ulid(),
-                time=at,
-                case_id=case_id,
-                registered_at=at.isoformat(),
-                reported_at=at.isoformat(),
-            ),
-            example_event(
-                "case.dispatched",
-                event_id=new_ulid(),
-                time=at,
-                case_id=case_id,
-                dispatched_at=at.isoformat(),
-                deadlines=deadlines,
-            ),
+        stamped = {"registered_at": at.isoformat(), "reported_at": at.isoformat()}
+        for event_type, data in (
+            ("case.registered", stamped),
+            ("case.dispatched", {"dispatched_at": at.isoformat(), "deadlines": deadlines}),
         ):
+            env = example_event(event_type, event_id=new_ulid(), time=at, case_id=case_id, **data)
             out.append((env.data.topic, case_id.encode(), encode(env), kafka_headers(env)))
     return out
 
@@ -616,22 +611,15 @@ def _consumer_figures(text: str) -> tuple[float, float, float]:
 
 
 async def traffic_run(database_url: str, cfg: KafkaSettings) -> dict[str, Any]:
-    prefix = f"bsup{uuid.uuid4().hex[:6]}_"
-    schema = f"{prefix}supervision"
-    await _prepare(database_url, cfg, prefix, schema)
+    prefix, schema = await _prepare(database_url, cfg)
     steady_count = int(STEADY_RATE * STEADY_SECONDS)
     # From before the first timer is due until after the last one, so every firing has
     # the consumer busy.
     sending_seconds = TRAFFIC_LEAD_SECONDS + STEADY_SECONDS + 3
     events = _traffic(int(TRAFFIC_RATE * sending_seconds), datetime.now(UTC))
-    conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
-    try:
-        steady_start = datetime.now(UTC) + timedelta(seconds=TRAFFIC_LEAD_SECONDS)
-        steady = list(_plan("st", steady_count, steady_start, timedelta(seconds=1 / STEADY_RATE)))
-        await arm(conn, [steady])
-        await settle_tables(conn)
-    finally:
-        await conn.close()
+    steady_start = datetime.now(UTC) + timedelta(seconds=TRAFFIC_LEAD_SECONDS)
+    steady = list(_plan("st", steady_count, steady_start, timedelta(seconds=1 / STEADY_RATE)))
+    await _arm_settled(database_url, schema, [steady])
     port = free_port()
     proc = _spawn(prefix, schema, port)
     async with httpx.AsyncClient(timeout=5) as http:
