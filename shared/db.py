@@ -76,6 +76,15 @@ async def create_pool(dsn: str, schema: str, min_size: int = 1, max_size: int = 
     return pool
 
 
+def schema_lock_id(base: int, schema: str) -> int:
+    """A session-lock id for one job (``base``, a million apart per job) in one schema.
+
+    Advisory locks are database-wide and the services share a database, one schema
+    each: the schema's byte sum keeps one service's lock from holding up another's.
+    """
+    return base + sum(schema.encode())
+
+
 @asynccontextmanager
 async def session_lock(conn: Connection, lock_id: int) -> AsyncIterator[bool]:
     """Try the session-level advisory lock ``lock_id``; yields whether this session holds it.

@@ -28,7 +28,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from shared import metrics
-from shared.db import session_lock
+from shared.db import schema_lock_id, session_lock
 from shared.kafka import topic_configs
 
 if TYPE_CHECKING:
@@ -43,8 +43,7 @@ MARGIN = timedelta(days=1)
 #: Rows deleted per statement: short transactions, and a first prune of a long-grown inbox
 #: does not hold millions of row locks or write one huge WAL record run.
 CHUNK = 10_000
-#: Plus the schema's byte sum, like the relay's lock (advisory locks are database-wide): one
-#: instance of a service prunes its schema's inbox at a time; the others skip the round.
+#: One instance of a service prunes its schema's inbox at a time; the others skip the round.
 _PRUNE_LOCK_BASE = 93_000_000
 
 
@@ -121,7 +120,7 @@ def inbox_keep(minimum: timedelta, topics: Sequence[TopicRetention]) -> Keep:
 async def prune(pool: asyncpg.Pool, schema: str, keep: timedelta, chunk: int = CHUNK) -> int | None:
     """Delete ids of ``schema``'s inbox received more than ``keep`` ago; returns how many,
     ``None`` if another instance of the service is pruning (it holds the lock)."""
-    lock_id = _PRUNE_LOCK_BASE + sum(schema.encode())
+    lock_id = schema_lock_id(_PRUNE_LOCK_BASE, schema)
     async with pool.acquire() as conn, session_lock(conn, lock_id) as taken:
         if not taken:
             return None

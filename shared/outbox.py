@@ -21,7 +21,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from shared import metrics
-from shared.db import is_transient, session_lock
+from shared.db import is_transient, schema_lock_id, session_lock
 
 if TYPE_CHECKING:
     from shared.db import Connection
@@ -138,7 +138,7 @@ class OutboxRelay:
         self.pool = pool
         self.producer = producer
         self.service = service
-        self.lock_id = _RELAY_LOCK_BASE + sum(schema.encode())
+        self.lock_id = schema_lock_id(_RELAY_LOCK_BASE, schema)
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.max_backoff = max_backoff

@@ -37,7 +37,7 @@ from services.scoring.context import ScoringContext
 from services.scoring.domain.figures import PUBLISHED_UNIT_TYPES, RANKED_UNIT_TYPES, UnitType
 from services.scoring.domain.scores import ScoreRow, ScoreTable
 from services.scoring.tables import RATES, digest, load_table, score_published
-from shared.db import is_transient, session_lock
+from shared.db import is_transient, schema_lock_id, session_lock
 from shared.events import make_event
 from shared.outbox import Tx
 from shared.periods import Period, parse_period
@@ -79,7 +79,7 @@ class Publisher:
         Each period's finals and each table's updates are their own short
         transaction, so the consumers never wait long on a row the publisher holds.
         """
-        lock_id = _LOCK_BASE + sum(runtime.schema.encode())
+        lock_id = schema_lock_id(_LOCK_BASE, runtime.schema)
         async with runtime.db.acquire() as conn, session_lock(conn, lock_id) as publisher:
             if not publisher:
                 return 0  # another instance is publishing

@@ -12,7 +12,7 @@ from datetime import timedelta
 from aiokafka.admin import NewTopic
 from prometheus_client import REGISTRY
 
-from shared.db import create_pool, session_lock
+from shared.db import create_pool, schema_lock_id, session_lock
 from shared.inbox import _PRUNE_LOCK_BASE, MARGIN, prune, topic_retentions
 from shared.kafka import _admin
 from shared.migrations import migrate
@@ -87,7 +87,7 @@ async def test_prune_deletes_only_ids_older_than_kept_in_chunks(database_url, db
         await _age(db, schema, ["late"], days=40)
         async with (
             pool.acquire() as other,
-            session_lock(other, _PRUNE_LOCK_BASE + sum(schema.encode())) as taken,
+            session_lock(other, schema_lock_id(_PRUNE_LOCK_BASE, schema)) as taken,
         ):
             assert taken
             assert await prune(pool, schema, timedelta(days=30)) is None
