@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -47,8 +47,18 @@ log = logging.getLogger(__name__)
 BatchHandler = Callable[[Tx, Sequence[Envelope]], Awaitable[None]]
 #: The partitions a consumer holds, as ``(topic, partition)``.
 Partitions = tuple[tuple[str, int], ...]
-#: ``(subscription, as_of, partitions)``: see ``ConsumerContext.on_caught_up``.
-CaughtUp = Callable[[str, float, Partitions], None]
+
+
+class ReadWatcher(Protocol):
+    """Whoever waits on a subscription's reads (supervision's timer scheduler)."""
+
+    def caught_up(self, subscription: str, as_of: float, partitions: Partitions) -> None:
+        """The subscription has read and committed everything its partitions (those it
+        holds) held at ``as_of`` (wall-clock seconds of the fetch that showed it)."""
+
+    def reads_needed_by(self) -> float | None:
+        """The wall-clock instant by which the reads must have gone past (supervision: its
+        next due timer, plus the margin for a fact still being produced then); None: none."""
 
 
 @dataclass
@@ -64,16 +74,10 @@ class ConsumerContext:
     before_ack: Callable[[], None] = lambda: None
     max_backoff: float = 5.0
     attempts: dict[tuple[str, int, int], int] = field(default_factory=dict)
-    #: Told ``(subscription, as_of, partitions)`` when a subscription has read and committed
-    #: everything its partitions (``(topic, partition)``, those it holds) held at ``as_of``
-    #: (wall-clock seconds of the fetch that showed it): what happened before then has been
-    #: applied. None: nobody asks, and nothing is computed.
-    on_caught_up: CaughtUp | None = None
-    #: The wall-clock instant by which whoever listens to ``on_caught_up`` needs the reads to
-    #: have gone past (supervision: its next due timer, plus the margin for a fact still being
-    #: produced then). A settling read ends there rather than hold what it read any longer.
-    #: None: nobody needs the reads by any time.
-    reads_needed_by: Callable[[], float | None] | None = None
+    #: Told when a subscription has applied everything its partitions held as of an instant,
+    #: and asked when it needs the reads by: a settling read ends there rather than hold
+    #: what it read any longer. None: nobody waits, and nothing is computed.
+    reads: ReadWatcher | None = None
 
 
 async def _raw(msg: Any) -> Any:
@@ -171,9 +175,9 @@ def _batch_reader(
     A busy follower's read settles (``KafkaSettings.follower_settle_ms``): the events of a
     case on its several topics, a few hundred ms apart under load, then mostly come in one
     batch, and the case is locked, folded and saved once for all of them. It settles only
-    until ``ctx.reads_needed_by``: a due timer waiting on the reads outweighs the saving.
+    until ``ctx.reads.reads_needed_by()``: a due timer waiting on the reads outweighs the saving.
 
-    With ``ctx.on_caught_up`` set it also looks whether the consumer has reached the end of
+    With ``ctx.reads`` set it also looks whether the consumer has reached the end of
     its partitions: told at once after an empty read, or left in ``caught`` for ``consume``
     to tell once the batch read is committed.
     """
@@ -184,16 +188,16 @@ def _batch_reader(
         fetched = await consumer.getmany(timeout_ms=cfg.batch_timeout_ms, max_records=cfg.max_batch)
         records = tuple(chain.from_iterable(fetched.values()))
         if settle and len(records) >= cfg.follower_settle_min_batch:
-            until = ctx.reads_needed_by() if ctx.reads_needed_by is not None else None
+            until = ctx.reads.reads_needed_by() if ctx.reads is not None else None
             records = await _settled(consumer, records, settle, cfg.max_batch, until)
-        if ctx.on_caught_up is not None:
+        if ctx.reads is not None:
             as_of = await caught_up_as_of(consumer)
             partitions = held_partitions(consumer) if as_of is not None else ()
             if records:
                 # Told once the batch is committed (``consume``).
                 caught.pending, caught.partitions = as_of, partitions
             elif as_of is not None:
-                ctx.on_caught_up(label, as_of, partitions)
+                ctx.reads.caught_up(label, as_of, partitions)
         return records
 
     return next_batch
@@ -262,9 +266,9 @@ def subscribe(
         last = last_offsets(records)
         await commits.handled(cast(Committer, msg.consumer), last)
         ctx.on_commit()
-        if caught.pending is not None and ctx.on_caught_up is not None:
+        if caught.pending is not None and ctx.reads is not None:
             # Committed to the database: what the broker held at ``pending`` is applied.
-            ctx.on_caught_up(label, caught.pending, caught.partitions)
+            ctx.reads.caught_up(label, caught.pending, caught.partitions)
             caught.pending = None
         _record_lag(ctx, msg, last)
 

@@ -28,7 +28,7 @@ from fastapi import FastAPI
 from shared import auth
 from shared.apikeys import register_key
 from shared.clock import Clock, clock_from_settings
-from shared.consumer import BatchHandler, CaughtUp, ConsumerContext, subscribe
+from shared.consumer import BatchHandler, ConsumerContext, ReadWatcher, subscribe
 from shared.db import create_pool
 from shared.http import TooLarge, add_operational_routes, limit_request_bodies
 from shared.inbox import run_pruner, topic_retentions
@@ -127,12 +127,10 @@ class ServiceRuntime:
     # Fault-injection points for crash tests; no-ops in service.
     before_ack: Callable[[], None] = lambda: None
     after_publish: Callable[[], None] = lambda: None
-    # Told when a subscription has applied everything its partitions held as of an instant
-    # (shared.consumer.ConsumerContext.on_caught_up); supervision's timers wait for it.
-    on_caught_up: CaughtUp | None = None
-    # When it needs the reads to have gone past (wall clock): a busy consumer's settle ends
-    # there (shared.consumer.ConsumerContext.reads_needed_by).
-    reads_needed_by: Callable[[], float | None] | None = None
+    # Told when a subscription has applied everything its partitions held as of an instant,
+    # and asked when it needs the reads by (shared.consumer.ReadWatcher): supervision's
+    # timers wait for the reads.
+    reads: ReadWatcher | None = None
     # The 413 for a body over HTTP_MAX_BODY_BYTES, in the service's problem shape.
     body_too_large: TooLarge | None = None
 
@@ -197,8 +195,7 @@ class ServiceRuntime:
             on_commit=self.notify_outbox,
             max_backoff=s.retry_max_backoff_seconds,
             before_ack=self.before_ack,
-            on_caught_up=self.on_caught_up,
-            reads_needed_by=self.reads_needed_by,
+            reads=self.reads,
         )
         self._offset_commits = self.subscribe_all(ctx)
         await self.adopt_earlier_offsets()

@@ -72,8 +72,7 @@ def build_with_scheduler(
         app=app,
         background=[scheduler.run, _gauges(settings.gauge_refresh_seconds)],
         clock=clock,
-        on_caught_up=scheduler.caught_up if scheduler.waits_for_reads else None,
-        reads_needed_by=scheduler.reads_needed_by if scheduler.waits_for_reads else None,
+        reads=scheduler if scheduler.waits_for_reads else None,
     )
     add_routes(app, runtime)
     return runtime, scheduler

@@ -162,6 +162,16 @@ def test_emitting_with_the_data_already_serialised_publishes_the_same_event():
         )
 
 
+class _NeedsReads:
+    """A read watcher that needs the reads by what ``needed_by`` says, and hears nothing."""
+
+    def __init__(self, needed_by):
+        self.reads_needed_by = needed_by
+
+    def caught_up(self, subscription, as_of, partitions):
+        raise AssertionError("the probe's consumer holds no partitions: never caught up")
+
+
 def _batch_reader(*, follower: bool = False, reads_needed_by=None, **kafka: int):
     """The batch reader ``subscribe`` gives a subscriber, from a broker that never connects."""
     from faststream.kafka import KafkaBroker
@@ -175,7 +185,7 @@ def _batch_reader(*, follower: bool = False, reads_needed_by=None, **kafka: int)
         service="probe",
         pool=None,  # type: ignore[arg-type]
         kafka=KafkaSettings(**kafka),
-        reads_needed_by=reads_needed_by,
+        reads=None if reads_needed_by is None else _NeedsReads(reads_needed_by),
     )
     broker = KafkaBroker("127.0.0.1:1")
     subscribe(broker, ctx, ("a", "b"), "probe", handler, follower=follower)
@@ -228,6 +238,9 @@ class _Fetches:
     def __init__(self, *batches: list[_Record]) -> None:
         self.batches = list(batches)
         self.polls: list[int] = []
+
+    def assignment(self) -> set[object]:
+        return set()  # never caught up: no partitions held
 
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[str, list[_Record]]:
         self.polls.append(max_records)
